@@ -1,0 +1,94 @@
+"""The consumers: what happens on one WebSocket connection, from connect to disconnect.
+
+A consumer is to a WebSocket what a view is to an HTTP request, except that
+it lives as long as the connection does: Channels calls connect() once,
+receive() for every frame the browser sends, and disconnect() once at the end.
+"""
+
+import json
+import logging
+
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import WebsocketConsumer
+
+from . import protocol
+
+logger = logging.getLogger(__name__)
+
+
+def username(scope):
+    # scope["user"] is what request.user is in a view; AuthMiddlewareStack
+    # loaded it from the session cookie that came with the handshake.
+    user = scope["user"]
+    return user.username if user.is_authenticated else "anonymous"
+
+
+class ChatConsumer(WebsocketConsumer):
+    def connect(self):
+        # The scope is the connection's request: path, headers, user, and
+        # the route's keyword arguments, as a view gets them from urls.py.
+        self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
+        self.username = username(self.scope)
+        # The browser is waiting for an answer to its handshake. accept()
+        # sends "101 Switching Protocols"; until then nothing can be sent.
+        # (Closing here instead would refuse the handshake with HTTP 403.)
+        self.accept()
+        logger.info("connect: %s accepted", self.scope["path"])
+        try:
+            protocol.check_room_name(self.room_name)
+        except protocol.ProtocolError as error:
+            # Accepted first so that the browser can be told why: daphne
+            # drops close reasons, so the why travels as an event.
+            self.send(text_data=error.as_json())
+            self.close(code=protocol.BAD_ROOM_NAME)
+            # Stop this consumer here: frames the browser sent before it saw
+            # the close would otherwise still arrive in receive().
+            raise StopConsumer()
+
+    def receive(self, text_data=None, bytes_data=None):
+        # One call per frame: text frames arrive as str, binary ones as bytes.
+        try:
+            data = protocol.parse_frame(text_data, bytes_data)
+        except protocol.ProtocolError as error:
+            # A client's mistake is answered, not raised: an exception here
+            # would close the connection with 1011 and log a traceback.
+            self.send(text_data=error.as_json())
+            return
+        logger.info("receive: %r", data["message"])
+        # json.dumps is the server's JSON.stringify; the browser JSON.parse-s it.
+        self.send(text_data=json.dumps({"message": data["message"], "user": self.username}))
+
+    def disconnect(self, close_code):
+        # Called however the connection ends: tab closed (1001), close()
+        # (1000), network gone (1006). Clean up here; nothing can be sent now.
+        logger.info("disconnect: code %s", close_code)
+
+
+class WhoAmIConsumer(WebsocketConsumer):
+    """Sends back a few keys of its own scope, then closes: a window into the scope."""
+
+    def connect(self):
+        self.accept()
+        headers = dict(self.scope["headers"])  # raw bytes, as they came in the handshake
+        self.send(
+            text_data=json.dumps(
+                {
+                    "type": self.scope["type"],
+                    "path": self.scope["path"],
+                    "url_route": self.scope["url_route"],
+                    "user": username(self.scope),
+                    "origin": headers.get(b"origin", b"").decode("latin-1"),
+                }
+            )
+        )
+        self.close()
+
+
+class NoRouteConsumer(WebsocketConsumer):
+    """The catch-all route: says that nothing lives at this path, then closes with 4404."""
+
+    def connect(self):
+        self.accept()
+        error = protocol.ProtocolError("no_route", f"no WebSocket route for {self.scope['path']}")
+        self.send(text_data=error.as_json())
+        self.close(code=protocol.NO_ROUTE)

@@ -1,0 +1,151 @@
+"""The consumers: what happens on one WebSocket connection, from connect to disconnect.
+
+A consumer is to a WebSocket what a view is to an HTTP request, except that
+it lives as long as the connection does: Channels calls connect() once,
+receive() for every frame the browser sends, and disconnect() once at the end.
+"""
+
+import json
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull, StopConsumer
+from channels.generic.websocket import WebsocketConsumer
+
+from . import protocol
+
+logger = logging.getLogger(__name__)
+
+
+def username(scope):
+    # scope["user"] is what request.user is in a view; AuthMiddlewareStack
+    # loaded it from the session cookie that came with the handshake.
+    user = scope["user"]
+    return user.username if user.is_authenticated else "anonymous"
+
+
+class ChatConsumer(WebsocketConsumer):
+    def connect(self):
+        # The scope is the connection's request: path, headers, user, and
+        # the route's keyword arguments, as a view gets them from urls.py.
+        self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
+        self.username = username(self.scope)
+        # The browser is waiting for an answer to its handshake. accept()
+        # sends "101 Switching Protocols"; until then nothing can be sent.
+        # (Closing here instead would refuse the handshake with HTTP 403.)
+        self.accept()
+        logger.info("connect: %s accepted", self.scope["path"])
+        try:
+            protocol.check_room_name(self.room_name)
+        except protocol.ProtocolError as error:
+            # Accepted first so that the browser can be told why: daphne
+            # drops close reasons, so the why travels as an event.
+            self.send(text_data=error.as_json())
+            self.close(code=protocol.BAD_ROOM_NAME)
+            # Stop this consumer here: frames the browser sent before it saw
+            # the close would otherwise still arrive in receive().
+            raise StopConsumer()
+        # A group is a named set of channel names that the layer keeps for
+        # us. Every connection to this room joins the room's group, so one
+        # group_send reaches them all. (protocol.py's room check keeps
+        # "chat_" + room inside what a group name allows.)
+        self.group_name = f"chat_{self.room_name}"
+        async_to_sync(self.channel_layer.group_add)(self.group_name, self.channel_name)
+        # With a channel layer configured, each consumer gets an address of
+        # its own, self.channel_name, and listens on it. Tell the browser,
+        # so that it can hand the address to another connection.
+        self.send(text_data=json.dumps({"channel_name": self.channel_name}))
+
+    def receive(self, text_data=None, bytes_data=None):
+        # One call per frame: text frames arrive as str, binary ones as bytes.
+        try:
+            data = protocol.parse_frame(text_data, bytes_data)
+        except protocol.ProtocolError as error:
+            # A client's mistake is answered, not raised: an exception here
+            # would close the connection with 1011 and log a traceback.
+            self.send(text_data=error.as_json())
+            return
+        logger.info("receive: %r", data["message"])
+        to = data.get("to")
+        event = {
+            # The layer hands this dict to the receiving consumer, which calls
+            # the method the "type" names, dots turned into underscores:
+            # "chat.message" runs chat_message(event).
+            "type": "chat.message",
+            "message": data["message"],
+            "user": self.username,
+            "direct": bool(to),
+        }
+        if to:
+            self.send_direct(to, event)
+        else:
+            # To everyone in the room, this connection included: the layer
+            # sends a copy of the event to each channel in the group.
+            # The channel layer's methods are async; async_to_sync lets a
+            # sync consumer wait for them.
+            async_to_sync(self.channel_layer.group_send)(self.group_name, event)
+
+    def send_direct(self, to, event):
+        try:
+            async_to_sync(self.channel_layer.send)(to, event)
+        except TypeError:
+            # The layer refuses a name that cannot be a channel name.
+            error = protocol.ProtocolError("bad_recipient", '"to" must be a channel name')
+            self.send(text_data=error.as_json())
+            return
+        except ChannelFull:
+            # Each channel holds a limited queue (capacity, 100 by default).
+            error = protocol.ProtocolError("recipient_busy", "try again in a moment")
+            self.send(text_data=error.as_json())
+            return
+        # The layer cannot tell whether anyone still listens on that name:
+        # a message to a closed tab just waits there until it expires.
+        async_to_sync(self.channel_layer.send)(self.channel_name, event)  # the sender's copy
+
+    def chat_message(self, event):
+        # Runs for every "chat.message" event that arrives on this consumer's
+        # channel, whoever sent it. Only now does it go down the WebSocket.
+        # json.dumps is the server's JSON.stringify; the browser JSON.parse-s it.
+        self.send(
+            text_data=json.dumps(
+                {"message": event["message"], "user": event["user"], "direct": event["direct"]}
+            )
+        )
+
+    def disconnect(self, close_code):
+        # Called however the connection ends: tab closed (1001), close()
+        # (1000), network gone (1006). Clean up here; nothing can be sent now.
+        logger.info("disconnect: code %s", close_code)
+        # Leave the room's group. Forgotten, the layer would go on queueing
+        # the room's messages for a channel that nobody reads any more.
+        async_to_sync(self.channel_layer.group_discard)(self.group_name, self.channel_name)
+
+
+class WhoAmIConsumer(WebsocketConsumer):
+    """Sends back a few keys of its own scope, then closes: a window into the scope."""
+
+    def connect(self):
+        self.accept()
+        headers = dict(self.scope["headers"])  # raw bytes, as they came in the handshake
+        self.send(
+            text_data=json.dumps(
+                {
+                    "type": self.scope["type"],
+                    "path": self.scope["path"],
+                    "url_route": self.scope["url_route"],
+                    "user": username(self.scope),
+                    "origin": headers.get(b"origin", b"").decode("latin-1"),
+                }
+            )
+        )
+        self.close()
+
+
+class NoRouteConsumer(WebsocketConsumer):
+    """The catch-all route: says that nothing lives at this path, then closes with 4404."""
+
+    def connect(self):
+        self.accept()
+        error = protocol.ProtocolError("no_route", f"no WebSocket route for {self.scope['path']}")
+        self.send(text_data=error.as_json())
+        self.close(code=protocol.NO_ROUTE)
