@@ -1,0 +1,39 @@
+# The tutorial's commands. Each sets itself up on first use: a virtual
+# environment in .venv with the dependencies pinned in pyproject.toml.
+#
+#   make run                  serve the latest step on http://127.0.0.1:8000/chat/
+#   make run STEP=02          serve step 02
+#   make check STEP=02        run step 02's checks (add DIR=path/to/your/copy to check your own)
+#   make test                 every step's checks, the before/after proof, and the docs build
+#   make docs                 serve the docs site on http://127.0.0.1:8001/
+
+STEP ?= latest
+DIR ?=
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run check test docs setup clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --editable '.[test,docs]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) -m tutorial run $(STEP)
+
+check: setup
+	$(PY) -m tutorial check $(STEP) $(if $(DIR),--dir $(DIR))
+
+test: setup
+	$(PY) -m tutorial test
+
+docs: setup
+	$(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
+
+clean:
+	rm -rf $(VENV) site steps/*/db.sqlite3

@@ -1,0 +1,345 @@
+"""Fixtures shared by every step's checks, one for each layer of testing.
+
+`python -m tutorial check` (behind `make check`) runs one pytest process per
+step, with TUTORIAL_STEP (which step's checks) and TUTORIAL_STEP_DIR (which
+folder: ours, or a learner's copy) set, and that folder on PYTHONPATH, so
+that `import mysite` imports that step and nothing else.
+
+The three layers:
+- `connect`: in process, a channels WebsocketCommunicator on the step's real
+  `mysite.asgi.application`, its routing and middleware included.
+- `server` + `ws_connect`: the step served by a real `manage.py runserver`
+  (daphne's, from step 01 on) on a free loopback port, driven by the
+  `websockets` client.
+- `browser` + `open_page`: headless Chromium (Debian's chromium and
+  chromedriver) on that server's pages.
+"""
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tutorial.steps import find
+
+STEP = find(os.environ.get("TUTORIAL_STEP", "latest"))
+STEP_DIR = Path(os.environ.get("TUTORIAL_STEP_DIR", STEP.folder))
+# Browsers send the page's origin with every handshake; from step 02 on, the
+# origin validator refuses handshakes from any origin not in ALLOWED_HOSTS.
+# In process, Django's test set-up (as for its test client) turns DEBUG off
+# and allows the host "testserver", so that is where in-process pages live.
+ORIGIN = "http://testserver"
+TIMEOUT = 3  # seconds to wait for anything that should happen at once
+# From step 03 on, a room connection's first message tells it its channel name.
+SENDS_CHANNEL_NAME = STEP.number >= "03"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave out checks marked until("NN") when checking a later step.
+
+    They describe a limitation that a later step removes on purpose, such as
+    step 00's page failing to open its WebSocket.
+    """
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("until")
+        (drop if marker and STEP.number > marker.args[0] else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_report_header(config):
+    return f"checking {STEP_DIR} as step {STEP.name}"
+
+
+# ---------------------------------------------------------------- in process
+
+
+@pytest.fixture
+async def connect(transactional_db):
+    """Open WebSocket connections on the step's real ASGI application.
+
+    Consumers reach the database from threads of their own (to load the
+    session's user, and to tidy connections), so each check gets a real test
+    database that every thread can see: transactional_db, as Channels' docs advise.
+
+    `await connect(path)` returns a connected WebsocketCommunicator; with
+    accepted=False it returns it whatever the handshake's outcome, for the
+    checks that expect a refusal. From step 03 on it reads the room's first
+    message into `communicator.channel_name` (hello=False leaves it unread).
+    """
+    from channels.testing import WebsocketCommunicator
+
+    from mysite.asgi import application
+
+    opened = []
+
+    async def _connect(path=STEP.ws_path, origin=ORIGIN, headers=(), accepted=True, hello=True):
+        all_headers = [(b"origin", origin.encode())] if origin else []
+        communicator = WebsocketCommunicator(application, path, headers=all_headers + list(headers))
+        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        communicator.accepted = connected
+        opened.append(communicator)
+        if accepted:
+            assert connected, (
+                f"the handshake to {path} was refused: connect() should call self.accept() "
+                f"(and, from step 02, chat/routing.py should have a route for this path)"
+            )
+        if connected and hello and SENDS_CHANNEL_NAME:
+            first = await receive_json(communicator, 'connect() should first send {"channel_name": ...}')
+            communicator.channel_name = first.get("channel_name")
+        return communicator
+
+    yield _connect
+    for communicator in opened:
+        try:
+            await communicator.disconnect()
+        except Exception:
+            # A check that made the consumer fail on purpose says so; anything else is a real error.
+            if not getattr(communicator, "expected_crash", False):
+                raise
+
+
+async def receive_json(communicator, hint="the consumer should answer every frame"):
+    """The next JSON message the consumer sends, with a hint if none comes."""
+    try:
+        return await communicator.receive_json_from(timeout=TIMEOUT)
+    except asyncio.TimeoutError:
+        pytest.fail(f"nothing came back within {TIMEOUT} s: {hint}")
+
+
+async def receive_close(communicator, hint="the consumer should close the connection"):
+    """Wait for the consumer to close the connection; return its close code."""
+    try:
+        while True:
+            output = await communicator.receive_output(timeout=TIMEOUT)
+            if output["type"] == "websocket.close":
+                return output.get("code", 1000)
+    except asyncio.TimeoutError:
+        pytest.fail(f"the connection stayed open for {TIMEOUT} s: {hint}")
+
+
+# ---------------------------------------------------------------- live server
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    def __init__(self, port, log_path, process):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.process = process
+
+    def ws_url(self, path):
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text, hint):
+        deadline = time.monotonic() + TIMEOUT
+        while text not in self.log():
+            if time.monotonic() > deadline:
+                pytest.fail(f"{hint}\nThe server's log:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+
+    def assert_no_traceback(self):
+        log = self.log()
+        assert "Traceback" not in log, (
+            "the server logged a traceback: a client's bad input must get an error event "
+            "or a close code, never an exception. The log:\n" + log[-3000:]
+        )
+        assert self.process.poll() is None, "the server process died:\n" + log[-3000:]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The step served by `manage.py runserver` on a free loopback port, as `make run` serves it.
+
+    From step 01 on, daphne's place at the top of INSTALLED_APPS makes this
+    daphne's runserver; in step 00 it is Django's own, which speaks HTTP only.
+    """
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "runserver.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            cwd=STEP_DIR, stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+    live = Server(port, log_path, process)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("runserver did not start:\n" + live.log())
+            time.sleep(0.05)
+    yield live
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def handshake(server, path):
+    """Send a WebSocket opening handshake by hand; return the key, the request and the response head."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {path} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{server.port}\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n"
+        f"Origin: {server.url}\r\n"
+        "\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=3) as raw:
+        raw.sendall(request.encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            response += chunk
+    return key, request, response.split(b"\r\n\r\n")[0].decode("latin-1")
+
+
+@pytest.fixture
+def ws_connect(server):
+    """`async with ws_connect(path) as ws:` opens a real WebSocket to the live server.
+
+    Like `connect`, it reads a room's first message into `ws.channel_name`
+    from step 03 on, unless hello=False.
+    """
+    import websockets
+
+    @contextlib.asynccontextmanager
+    async def _connect(path=STEP.ws_path, origin=None, hello=True, **options):
+        async with websockets.connect(server.ws_url(path), origin=origin or server.url,
+                                      open_timeout=TIMEOUT, **options) as ws:
+            if hello and SENDS_CHANNEL_NAME:
+                first = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+                ws.channel_name = first.get("channel_name")
+            yield ws
+
+    return _connect
+
+
+# ---------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """Headless Chromium, driven by Selenium through Debian's chromedriver."""
+    chromium = shutil.which("chromium")
+    chromedriver = shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        reason = "no browser: install Debian's chromium and chromium-driver to run the browser checks"
+        if os.environ.get("TUTORIAL_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--window-size=1000,900",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(chromedriver))
+    yield driver
+    driver.quit()
+
+
+class Page:
+    """One browser window on one of the step's pages."""
+
+    def __init__(self, driver, handle):
+        self.driver = driver
+        self.handle = handle
+
+    def _focus(self):
+        if self.driver.current_window_handle != self.handle:
+            self.driver.switch_to.window(self.handle)
+
+    def find(self, element_id):
+        from selenium.webdriver.common.by import By
+
+        self._focus()
+        return self.driver.find_element(By.ID, element_id)
+
+    def run(self, script):
+        self._focus()
+        return self.driver.execute_script(script)
+
+    def events(self):
+        return self.run(
+            "return [...document.querySelectorAll('#event-log li')].map(li => li.textContent)"
+        )
+
+    def chat_log(self):
+        return self.find("chat-log").get_property("value")
+
+    def text(self, element_id):
+        return self.find(element_id).text
+
+    def send(self, message, to=None):
+        if to is not None:
+            self.find("chat-message-to").send_keys(to)
+        self.find("chat-message-input").send_keys(message)
+        self.find("chat-message-submit").click()
+
+    def wait_for(self, condition, hint, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.05)
+        pytest.fail(f"{hint}\nThe page's event log: {self.events()}")
+
+    def wait_for_event(self, text, hint):
+        self.wait_for(lambda: any(text in event for event in self.events()), hint)
+
+
+@pytest.fixture
+def open_page(browser, server):
+    """`open_page("/chat/lobby/")` opens the page in a new browser window."""
+    opened = []
+
+    def _open(path):
+        browser.switch_to.new_window("window")
+        browser.get(server.url + path)
+        page = Page(browser, browser.current_window_handle)
+        opened.append(page)
+        return page
+
+    yield _open
+    for page in opened:
+        browser.switch_to.window(page.handle)
+        browser.close()
+    if opened:
+        browser.switch_to.window(browser.window_handles[0])

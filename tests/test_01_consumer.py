@@ -1,0 +1,168 @@
+"""Step 01, the handshake and the consumer: daphne accepts, and a consumer answers JSON with JSON."""
+
+import base64
+import hashlib
+import json
+
+import pytest
+from conftest import STEP, handshake, receive_close, receive_json
+
+# Every way a frame can be wrong, and the error code chat/protocol.py answers it with.
+BAD_FRAMES = {
+    "not_json": "hello",
+    "not_an_object": '["hello"]',
+    "missing_message": '{"text": "hello"}',
+    "message_not_a_string": '{"message": 42}',
+    "empty_frame": "",
+    "empty_message": '{"message": "   "}',
+    "too_big": json.dumps({"message": "x" * 5000}),
+    "binary_frame": b"\x00\x01hello",
+}
+
+
+def test_daphne_comes_first_in_installed_apps(settings):
+    assert settings.INSTALLED_APPS[0] == "daphne", (
+        'put "daphne" first in INSTALLED_APPS: then `manage.py runserver` is daphne\'s, '
+        "which speaks WebSocket; Django's own runserver answers a handshake with 404"
+    )
+
+
+def test_asgi_application_points_at_mysite_asgi(settings):
+    assert getattr(settings, "ASGI_APPLICATION", None) == "mysite.asgi.application", (
+        'set ASGI_APPLICATION = "mysite.asgi.application" so daphne\'s runserver serves your router'
+    )
+
+
+async def test_consumer_accepts_the_handshake(connect):
+    communicator = await connect()
+    assert communicator.accepted
+
+
+async def test_consumer_answers_json_with_json(connect):
+    communicator = await connect()
+    await communicator.send_to(text_data=json.dumps({"message": "hello"}))
+    reply = await receive_json(communicator, "receive() should send a JSON reply with self.send()")
+    assert reply["message"] == "hello", f'the reply should carry the message back: {reply}'
+
+
+async def test_disconnect_runs_with_the_close_code(connect, caplog):
+    communicator = await connect()
+    await communicator.disconnect(code=1001)
+    assert "disconnect: code 1001" in caplog.text, (
+        'disconnect(close_code) should run when the connection ends, and log "disconnect: code <n>"'
+    )
+
+
+@pytest.mark.parametrize("error", BAD_FRAMES)
+async def test_bad_frame_gets_an_error_event_and_the_connection_stays_open(connect, error):
+    communicator = await connect()
+    frame = BAD_FRAMES[error]
+    # The raw ASGI event, as daphne delivers a frame (send_to() refuses an empty one).
+    key = "bytes" if isinstance(frame, bytes) else "text"
+    await communicator.send_input({"type": "websocket.receive", key: frame})
+    reply = await receive_json(communicator, "a bad frame should be answered with an error event")
+    assert reply.get("error") == error, f"expected the error event {error!r}, got {reply}"
+    assert reply.get("detail"), "an error event should say what to fix in its detail"
+    await communicator.send_to(text_data='{"message": "still here"}')
+    reply = await receive_json(communicator, "after an error event the connection should still work")
+    assert reply["message"] == "still here"
+
+
+async def test_frame_at_the_size_limit_is_accepted(connect):
+    from chat.protocol import MAX_FRAME_BYTES
+
+    padding = MAX_FRAME_BYTES - len('{"message": ""}')
+    frame = json.dumps({"message": "x" * padding})
+    assert len(frame.encode()) == MAX_FRAME_BYTES
+    communicator = await connect()
+    await communicator.send_to(text_data=frame)
+    reply = await receive_json(communicator)
+    assert reply.get("message") == "x" * padding, "a frame of exactly MAX_FRAME_BYTES is allowed"
+
+
+@pytest.mark.until("01")
+async def test_every_path_reaches_the_one_consumer(connect):
+    communicator = await connect("/ws/any/path/at/all/")
+    assert communicator.accepted, "with no routing yet, every WebSocket path reaches ChatConsumer"
+
+
+def test_handshake_answers_101_with_the_accept_key(server):
+    key, _, response = handshake(server, STEP.ws_path)
+    lines = response.splitlines()
+    assert " 101 " in lines[0], f"the handshake should be answered with 101 Switching Protocols: {lines[0]!r}"
+    headers = {name.lower(): value.strip() for name, value in
+               (line.split(":", 1) for line in lines[1:])}
+    # RFC 6455: base64(SHA-1(key + this fixed GUID)) proves the server read this very handshake.
+    expected = base64.b64encode(
+        hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+    ).decode()
+    assert headers.get("sec-websocket-accept") == expected
+    assert headers.get("upgrade", "").lower() == "websocket"
+
+
+async def test_real_client_gets_its_message_back(ws_connect):
+    async with ws_connect() as ws:
+        await ws.send(json.dumps({"message": "over the wire"}))
+        reply = json.loads(await ws.recv())
+    assert reply["message"] == "over the wire"
+
+
+async def test_bad_input_never_crashes_the_server(server, ws_connect):
+    async with ws_connect() as ws:
+        for error, frame in BAD_FRAMES.items():
+            await ws.send(frame)
+            reply = json.loads(await ws.recv())
+            assert reply.get("error") == error, f"over daphne, expected {error!r}: {reply}"
+        await ws.send('{"message": "fine"}')
+        assert json.loads(await ws.recv())["message"] == "fine"
+    server.assert_no_traceback()
+
+
+async def test_frame_over_daphnes_limit_is_dropped_by_daphne(server, ws_connect):
+    import websockets
+
+    async with ws_connect(max_size=None) as ws:
+        await ws.send("x" * (1024 * 1024 + 1))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is None, "over 1 MiB daphne drops the connection: the client sees 1006"
+    async with ws_connect() as ws:
+        await ws.send('{"message": "next"}')
+        assert json.loads(await ws.recv())["message"] == "next", "the server should keep serving"
+    server.assert_no_traceback()
+
+
+async def test_server_console_shows_the_consumer_lifecycle(server, ws_connect):
+    async with ws_connect() as ws:
+        await ws.send('{"message": "lifecycle"}')
+        await ws.recv()
+    for line in ["connect:", "receive: 'lifecycle'", "disconnect: code 1000"]:
+        server.wait_for_log(line, f"the runserver console should show {line!r}: see LOGGING in settings.py")
+
+
+@pytest.mark.browser
+def test_page_opens_the_socket_and_shows_the_reply(open_page):
+    page = open_page("/chat/lobby/")
+    page.wait_for_event("open", "the page should log open once the handshake succeeds")
+    assert page.text("connection-state") == "1 OPEN", "readyState 1 means OPEN"
+    page.send("hello from the browser")
+    page.wait_for(lambda: "hello from the browser" in page.chat_log(),
+                  "the reply's message should appear in #chat-log")
+
+
+@pytest.mark.browser
+def test_page_shows_server_errors_in_the_event_log(open_page):
+    page = open_page("/chat/lobby/")
+    page.wait_for_event("open", "the page should log open")
+    page.run("socket.send('this is not JSON')")
+    page.wait_for_event("server says not_json", "an error event should show in the event log")
+
+
+@pytest.mark.browser
+def test_page_shows_the_close_code_and_wasclean(open_page):
+    page = open_page("/chat/lobby/")
+    page.wait_for_event("open", "the page should log open")
+    page.run("socket.close(1000)")
+    page.wait_for_event("close code=1000", "the close event should show its code")
+    assert any("wasClean=true" in event for event in page.events())
+    assert page.text("connection-state") == "3 CLOSED"

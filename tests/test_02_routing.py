@@ -1,0 +1,162 @@
+"""Step 02, routing and scope: the path picks the consumer, and the scope carries room and user."""
+
+import json
+
+import pytest
+from conftest import ORIGIN, receive_close, receive_json
+
+BAD_ROOM_NAMES = {
+    "accented": "café",  # \w matches é, but group names are ASCII only
+    "japanese": "日本",
+    "too_long": "a" * 95,  # "chat_" + 95 letters would pass the 100-character group-name limit
+}
+
+
+def test_routing_lists_websocket_urlpatterns():
+    from chat import routing
+
+    assert routing.websocket_urlpatterns, (
+        "chat/routing.py should define websocket_urlpatterns, the WebSocket side's urlpatterns"
+    )
+
+
+async def test_room_path_reaches_the_chat_consumer(connect):
+    communicator = await connect("/ws/chat/lobby/")
+    await communicator.send_to(text_data=json.dumps({"message": "routed"}))
+    reply = await receive_json(communicator)
+    assert reply["message"] == "routed"
+
+
+async def test_reply_names_the_anonymous_user_from_the_scope(connect):
+    communicator = await connect("/ws/chat/lobby/")
+    await communicator.send_to(text_data=json.dumps({"message": "who am I?"}))
+    reply = await receive_json(communicator)
+    assert reply.get("user") == "anonymous", (
+        'the reply should name its sender: scope["user"] is AnonymousUser when nobody is logged in'
+    )
+
+
+@pytest.fixture
+def alice_cookie(transactional_db, client, django_user_model):
+    """The session cookie of a logged-in user, as the browser would send it with the handshake."""
+    alice = django_user_model.objects.create_user("alice", password="not-used")
+    client.force_login(alice)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def test_logged_in_user_is_in_the_scope(connect, alice_cookie):
+    communicator = await connect("/ws/chat/lobby/", headers=[(b"cookie", alice_cookie)])
+    await communicator.send_to(text_data=json.dumps({"message": "hi"}))
+    reply = await receive_json(communicator)
+    assert reply.get("user") == "alice", (
+        'AuthMiddlewareStack reads the session cookie of the handshake and puts the user in scope["user"]'
+    )
+
+
+async def test_whoami_route_shows_the_scope(connect):
+    communicator = await connect("/ws/whoami/", hello=False)
+    scope = await receive_json(communicator, "the whoami consumer should send its scope")
+    assert scope["type"] == "websocket"
+    assert scope["path"] == "/ws/whoami/"
+    assert scope["url_route"] == {"args": [], "kwargs": {}}
+    assert scope["user"] == "anonymous"
+    assert scope["origin"] == ORIGIN
+    assert await receive_close(communicator) == 1000
+
+
+async def test_unknown_path_gets_no_route_and_4404(connect):
+    communicator = await connect("/ws/nowhere/", hello=False)
+    reply = await receive_json(communicator, "an unknown path should get a no_route error event")
+    assert reply.get("error") == "no_route"
+    assert await receive_close(communicator) == 4404, "then the connection should close with 4404"
+
+
+async def test_foreign_origin_is_refused(connect):
+    communicator = await connect("/ws/chat/lobby/", origin="http://evil.example", accepted=False)
+    assert not communicator.accepted, (
+        "a handshake from another site's page must be refused: wrap the router in "
+        "AllowedHostsOriginValidator"
+    )
+
+
+async def test_handshake_without_origin_is_refused(connect):
+    communicator = await connect("/ws/chat/lobby/", origin=None, accepted=False)
+    assert not communicator.accepted, "AllowedHostsOriginValidator refuses a handshake with no Origin"
+
+
+@pytest.mark.parametrize("kind", BAD_ROOM_NAMES)
+async def test_room_name_that_cannot_be_a_group_name_is_closed_with_4400(connect, kind):
+    communicator = await connect(f"/ws/chat/{BAD_ROOM_NAMES[kind]}/", hello=False)
+    reply = await receive_json(communicator, "a bad room name should get an error event first")
+    assert reply.get("error") == "bad_room_name", f"expected bad_room_name, got {reply}"
+    assert await receive_close(communicator) == 4400
+
+
+async def test_longest_room_name_still_works(connect):
+    communicator = await connect(f"/ws/chat/{'a' * 94}/")
+    await communicator.send_to(text_data=json.dumps({"message": "long room"}))
+    assert (await receive_json(communicator))["message"] == "long room"
+
+
+def test_every_allowed_room_name_makes_a_valid_group_name():
+    from channels.layers import BaseChannelLayer
+
+    from chat.protocol import ProtocolError, check_room_name
+
+    layer = BaseChannelLayer()
+    for room in ["a" * 94, "a" * 95, "lobby", "café", "with-dash", "under_score", "日本"]:
+        try:
+            check_room_name(room)
+            room_ok = True
+        except ProtocolError:
+            room_ok = False
+        try:
+            group_ok = layer.require_valid_group_name(f"chat_{room}")
+        except TypeError:
+            group_ok = False
+        if room_ok:
+            assert group_ok, f"room {room!r} passes check_room_name, but chat_{room} is no valid group name"
+        if not group_ok:
+            assert not room_ok, f"chat_{room} is no valid group name, so check_room_name must refuse {room!r}"
+
+
+async def test_foreign_origin_handshake_gets_http_403(ws_connect):
+    import websockets
+
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with ws_connect("/ws/chat/lobby/", origin="http://evil.example"):
+            pass
+    assert refused.value.response.status_code == 403, "daphne answers a refused handshake with 403"
+
+
+async def test_bad_paths_and_rooms_over_daphne_leave_no_traceback(server, ws_connect):
+    import websockets
+
+    for path, code in [("/ws/nowhere/", 4404), ("/ws/chat/café/", 4400), (f"/ws/chat/{'b' * 95}/", 4400)]:
+        async with ws_connect(path, hello=False) as ws:
+            # Frames the client sends before it sees the close must not reach receive().
+            await ws.send('{"message": "too early"}')
+            error = json.loads(await ws.recv())
+            assert error["error"] in ("no_route", "bad_room_name")
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == code
+            assert closed.value.rcvd.reason == "", "daphne does not pass a close reason on"
+    server.assert_no_traceback()
+
+
+@pytest.mark.browser
+def test_room_page_connects_to_its_room_and_names_the_sender(open_page):
+    page = open_page("/chat/lobby/")
+    page.wait_for_event("open", "the page should open ws://.../ws/chat/lobby/")
+    page.send("hello, lobby")
+    page.wait_for(lambda: "anonymous: hello, lobby" in page.chat_log(),
+                  "#chat-log should show the sender's name before each message")
+
+
+@pytest.mark.browser
+def test_room_page_explains_a_bad_room_name(open_page):
+    page = open_page("/chat/café/")
+    page.wait_for_event("close code=4400", "a room that cannot be a group name should close with 4400")
+    assert any("bad_room_name" in event for event in page.events()), "the reason comes as an error event"
+

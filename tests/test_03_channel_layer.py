@@ -1,0 +1,112 @@
+"""Step 03, the channel layer: consumers send each other events by channel name, and the type picks the method."""
+
+import json
+
+import pytest
+from conftest import receive_json
+
+ROOM = "/ws/chat/lobby/"
+
+
+async def nothing_more(communicator, what):
+    assert await communicator.receive_nothing(timeout=0.3), f"{what} should receive nothing"
+
+
+def test_channel_layers_setting_gives_a_layer():
+    from channels.layers import get_channel_layer
+
+    assert get_channel_layer() is not None, (
+        'get_channel_layer() is None: add CHANNEL_LAYERS = {"default": {"BACKEND": '
+        '"channels.layers.InMemoryChannelLayer"}} to settings.py'
+    )
+
+
+async def test_connection_is_told_its_channel_name(connect):
+    from channels.layers import get_channel_layer
+
+    communicator = await connect(ROOM)
+    assert communicator.channel_name, 'connect() should first send {"channel_name": self.channel_name}'
+    assert get_channel_layer().require_valid_channel_name(communicator.channel_name)
+
+
+async def test_chat_message_type_is_handled_by_chat_message(connect):
+    from channels.layers import get_channel_layer
+
+    communicator = await connect(ROOM)
+    # Anything that holds the channel layer can send to a channel: a view, a task, this test.
+    await get_channel_layer().send(communicator.channel_name, {
+        "type": "chat.message", "message": "from outside", "user": "a test", "direct": True,
+    })
+    reply = await receive_json(communicator, '"type": "chat.message" should run chat_message(), which sends it on')
+    assert reply == {"message": "from outside", "user": "a test", "direct": True}
+
+
+async def test_a_type_with_no_handler_stops_the_consumer(connect):
+    from channels.layers import get_channel_layer
+
+    communicator = await connect(ROOM)
+    communicator.expected_crash = True
+    await get_channel_layer().send(communicator.channel_name, {"type": "chat.shout", "message": "?"})
+    # "chat.shout" looks for chat_shout(): there is none, so Channels raises and the connection ends.
+    # (The test communicator reports a crashed consumer when its wait for output runs out.)
+    with pytest.raises(ValueError, match="No handler for message type chat.shout"):
+        await communicator.receive_output(timeout=1)
+
+
+async def test_direct_message_reaches_only_its_recipient(connect):
+    alice, bob, carol = [await connect(ROOM) for _ in range(3)]
+    await alice.send_to(text_data=json.dumps({"message": "psst", "to": bob.channel_name}))
+    expected = {"message": "psst", "user": "anonymous", "direct": True}
+    assert await receive_json(bob, "the recipient should get the direct message") == expected
+    assert await receive_json(alice, "the sender should get a copy") == expected
+    await nothing_more(carol, "a third connection")
+
+
+@pytest.mark.until("03")
+async def test_message_without_to_comes_back_through_the_layer_only(connect):
+    alice, bob = await connect(ROOM), await connect(ROOM)
+    await alice.send_to(text_data=json.dumps({"message": "to myself"}))
+    assert await receive_json(alice) == {"message": "to myself", "user": "anonymous", "direct": False}
+    await nothing_more(bob, "without groups, another connection in the room")
+
+
+@pytest.mark.parametrize("to", ["no spaces allowed!", 42, "x" * 100])
+async def test_bad_recipient_gets_an_error_event(connect, to):
+    communicator = await connect(ROOM)
+    await communicator.send_to(text_data=json.dumps({"message": "hi", "to": to}))
+    reply = await receive_json(communicator)
+    assert reply.get("error") == "bad_recipient", f'"to": {to!r} is no channel name: {reply}'
+
+
+async def test_full_recipient_gets_recipient_busy(connect):
+    from channels.layers import get_channel_layer
+
+    communicator = await connect(ROOM)
+    layer = get_channel_layer()
+    # A channel nobody reads fills up after `capacity` messages (100 by default).
+    for _ in range(layer.capacity):
+        await layer.send("specific.nobody!reads", {"type": "chat.message"})
+    await communicator.send_to(text_data=json.dumps({"message": "hi", "to": "specific.nobody!reads"}))
+    reply = await receive_json(communicator)
+    assert reply.get("error") == "recipient_busy", f"sending to a full channel raises ChannelFull: {reply}"
+    await layer.flush()
+
+
+async def test_direct_message_over_daphne(server, ws_connect):
+    async with ws_connect(ROOM) as alice, ws_connect(ROOM) as bob:
+        await alice.send(json.dumps({"message": "over the wire", "to": bob.channel_name}))
+        assert json.loads(await bob.recv())["message"] == "over the wire"
+        assert json.loads(await alice.recv())["direct"] is True
+    server.assert_no_traceback()
+
+
+@pytest.mark.browser
+def test_two_windows_send_each_other_direct_messages(open_page):
+    alice, bob = open_page("/chat/lobby/"), open_page("/chat/lobby/")
+    for page in (alice, bob):
+        page.wait_for(lambda page=page: page.text("channel-name").startswith("specific."),
+                      "the page should show its channel name in #channel-name")
+    alice.send("hello Bob", to=bob.text("channel-name"))
+    bob.wait_for(lambda: "anonymous (direct): hello Bob" in bob.chat_log(),
+                 "Bob's #chat-log should show the direct message")
+    alice.wait_for(lambda: "hello Bob" in alice.chat_log(), "Alice should see her own copy")

@@ -1,0 +1,136 @@
+"""What `make run`, `make check` and `make test` do."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .steps import ROOT, STEPS, find
+
+
+def step_env(step, folder):
+    """The environment a step's checks run in: its folder on sys.path, its settings, its number."""
+    env = dict(os.environ)
+    env.update(
+        TUTORIAL_STEP=step.number,
+        TUTORIAL_STEP_DIR=str(folder),
+        DJANGO_SETTINGS_MODULE="mysite.settings",
+        PYTHONPATH=str(folder),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def run(number, port):
+    step = find(number)
+    print(f"Step {step.name}: {step.concept}")
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    # The admin, sessions and users need their tables; migrate is quick when there is nothing to do.
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+                   cwd=step.folder, env=env, check=True)
+    print(f"Open http://127.0.0.1:{port}/chat/ in your browser; Ctrl-C stops the server.", flush=True)
+    os.chdir(step.folder)
+    os.execve(sys.executable, [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], env)
+
+
+def suite(step):
+    """A step's suite: its own test file and those of every step before it."""
+    return [str(s.test_file) for s in STEPS if s.number <= step.number]
+
+
+def check(number, folder, extra_args):
+    step = find(number)
+    folder = Path(folder).resolve() if folder else step.folder
+    if not (folder / "manage.py").is_file():
+        raise SystemExit(f"{folder} has no manage.py: give --dir (DIR=) the folder that holds it.")
+    print(f"Checking {folder} as step {step.name}: {step.concept}", flush=True)
+    command = [sys.executable, "-m", "pytest", "-v", "-rs", *suite(step), *extra_args]
+    return subprocess.run(command, cwd=ROOT, env=step_env(step, folder)).returncode
+
+
+SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|error|errors|deselected)\b")
+
+
+def counts(output):
+    """passed/failed/skipped/errors from pytest's closing line."""
+    found = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
+    for line in reversed(output.splitlines()):
+        # e.g. "57 passed, 3 deselected in 8.63s", framed by "=" unless -q
+        if re.search(r"\bin [\d.]+s\b", line) and SUMMARY.search(line):
+            for number, word in SUMMARY.findall(line):
+                word = "errors" if word.startswith("error") else word
+                if word in found:
+                    found[word] = int(number)
+            break
+    return found
+
+
+def _pytest(step, folder, files, *args):
+    command = [sys.executable, "-m", "pytest", "-q", "-rfEs", *files, *args]
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, env=step_env(step, folder),
+                          capture_output=True, text=True)
+    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+
+
+def suite_job(step):
+    code, output, seconds = _pytest(step, step.folder, suite(step))
+    found = counts(output)
+    ok = code == 0
+    title = f"step {step.name}: {found['passed']} passed, {found['failed'] + found['errors']} failed, " \
+            f"{found['skipped']} skipped ({seconds:.1f} s)"
+    return ok, title, output, (found["passed"], found["failed"] + found["errors"], found["skipped"])
+
+
+def proof_job(step, before):
+    """Step N's own checks, run on step N-1, must fail: that is what makes them a progress check.
+
+    One failure proves it, so the run stops there (-x): on the step before, most checks
+    would only wait out their timeouts. `make check STEP=N DIR=steps/<N-1>-...` shows them all.
+    """
+    code, output, seconds = _pytest(step, before.folder, [str(step.test_file)], "-x", "-m", "not browser")
+    found = counts(output)
+    ok = code == 1 and found["failed"] > 0
+    first = re.search(r"^FAILED \S+::(\S+)", output, re.MULTILINE)
+    verdict = f"fail there, as they should (first: {first.group(1)})" if ok and first \
+        else "did NOT fail there, as they should"
+    title = f"step {step.number}'s new checks on step {before.name}: {verdict} ({seconds:.1f} s)"
+    return ok, title, output if not ok else "", (1, 0, 0) if ok else (0, 1, 0)
+
+
+def docs_job():
+    started = time.monotonic()
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site")]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    ok = done.returncode == 0
+    title = f"docs: mkdocs build --strict {'passed' if ok else 'FAILED'} ({time.monotonic() - started:.1f} s)"
+    return ok, title, "" if ok else done.stdout + done.stderr, (1, 0, 0) if ok else (0, 1, 0)
+
+
+def test_everything(jobs):
+    started = time.monotonic()
+    work = [lambda step=step: suite_job(step) for step in STEPS]
+    work += [lambda step=step, before=before: proof_job(step, before)
+             for before, step in zip(STEPS, STEPS[1:])]
+    if (ROOT / "mkdocs.yml").is_file():
+        work.append(docs_job)
+    totals = [0, 0, 0]
+    all_ok = True
+    # Suites run side by side (each in its own process: the steps share module names,
+    # and Django is set up once per process); results are printed as they finish.
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for future in [pool.submit(job) for job in work]:
+            ok, title, output, (passed, failed, skipped) = future.result()
+            all_ok &= ok
+            totals[0] += passed
+            totals[1] += failed
+            totals[2] += skipped
+            if output and (not ok or "SKIPPED" in output):
+                print(output.rstrip())
+            print(("ok    " if ok else "FAIL  ") + title, flush=True)
+    print(f"\nall checks in {time.monotonic() - started:.1f} s")
+    print(f"total: {totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
+    return 0 if all_ok else 1

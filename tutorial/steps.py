@@ -1,0 +1,84 @@
+"""The manifest: every step in order, with what it teaches and where its page and tests are."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS_DIR = ROOT / "steps"
+TESTS_DIR = ROOT / "tests"
+
+
+@dataclass(frozen=True)
+class Step:
+    number: str  # "02"
+    slug: str  # "routing"
+    title: str
+    concept: str  # what the step adds, in one sentence
+    ws_path: str  # where the room page "lobby" opens its WebSocket
+
+    @property
+    def name(self):
+        return f"{self.number}-{self.slug}"
+
+    @property
+    def folder(self):
+        return STEPS_DIR / self.name
+
+    @property
+    def docs_page(self):
+        return f"steps/{self.name}.md"
+
+    @property
+    def test_file(self):
+        return TESTS_DIR / f"test_{self.number}_{self.slug.replace('-', '_')}.py"
+
+
+STEPS = [
+    Step(
+        "00",
+        "django",
+        "A plain Django project",
+        "The chat pages exist and try to open a WebSocket, which plain Django cannot accept.",
+        "/ws/",
+    ),
+    Step(
+        "01",
+        "consumer",
+        "The handshake and the consumer",
+        "Daphne accepts the WebSocket handshake and a consumer handles connect, receive and disconnect.",
+        "/ws/",
+    ),
+    Step(
+        "02",
+        "routing",
+        "Routing and scope",
+        "URLRouter picks a consumer by path, and the scope carries the room name and the user.",
+        "/ws/chat/lobby/",
+    ),
+    Step(
+        "03",
+        "channel-layer",
+        "The channel layer",
+        'Consumers send each other events by channel name, and "type": "chat.message" calls chat_message().',
+        "/ws/chat/lobby/",
+    ),
+    Step(
+        "04",
+        "groups",
+        "Groups",
+        "group_add, group_send and group_discard turn one room into a chat where everyone sees every message.",
+        "/ws/chat/lobby/",
+    ),
+]
+
+
+def find(number):
+    """The step whose number is `number` ("2", "02" and "02-routing" all work); the last by default."""
+    if not number or number == "latest":
+        return STEPS[-1]
+    wanted = str(number).split("-")[0].zfill(2)
+    for step in STEPS:
+        if step.number == wanted:
+            return step
+    known = ", ".join(step.number for step in STEPS)
+    raise SystemExit(f"There is no step {number!r}. The steps are {known}.")
