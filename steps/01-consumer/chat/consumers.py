@@ -37,6 +37,7 @@ class ChatConsumer(WebsocketConsumer):
         self.send(text_data=json.dumps({"message": data["message"]}))
 
     def disconnect(self, close_code):
-        # Called however the connection ends: tab closed (1001), close()
-        # (1000), network gone (1006). Clean up here; nothing can be sent now.
+        # Called however the connection ends: tab closed (1001), the page's
+        # socket.close(1000) (1000), network gone (1006). Clean up here;
+        # nothing can be sent any more.
         logger.info("disconnect: code %s", close_code)

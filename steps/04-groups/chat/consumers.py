@@ -94,7 +94,7 @@ class ChatConsumer(WebsocketConsumer):
             self.send(text_data=error.as_json())
             return
         except ChannelFull:
-            # Each channel holds a limited queue (capacity, 100 by default).
+            # Each channel holds a limited queue ("capacity" in settings.py).
             error = protocol.ProtocolError("recipient_busy", "try again in a moment")
             self.send(text_data=error.as_json())
             return
@@ -113,8 +113,9 @@ class ChatConsumer(WebsocketConsumer):
         )
 
     def disconnect(self, close_code):
-        # Called however the connection ends: tab closed (1001), close()
-        # (1000), network gone (1006). Clean up here; nothing can be sent now.
+        # Called however the connection ends: tab closed (1001), the page's
+        # socket.close(1000) (1000), network gone (1006). Clean up here;
+        # nothing can be sent any more.
         logger.info("disconnect: code %s", close_code)
         # Leave the room's group. Forgotten, the layer would go on queueing
         # the room's messages for a channel that nobody reads any more.

@@ -27,7 +27,7 @@ just before the close is where the client learns why.
     4404 no_route         no WebSocket route matches the path (step 02 on)
 
 Above daphne's own limit (1 MiB) the frame never reaches the consumer:
-daphne closes the connection with 1009 (message too big) by itself.
+daphne drops the connection without a close frame, so the client sees 1006.
 """
 
 import json
