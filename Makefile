@@ -6,6 +6,9 @@
 #   make check STEP=02        run step 02's checks (add DIR=path/to/your/copy to check your own)
 #   make test                 every step's checks, the before/after proof, and the docs build
 #   make docs                 serve the docs site on http://127.0.0.1:8001/
+#   make generate             re-capture the outputs the docs show (handshake, check runs)
+#   make bench                measure steps 04-06 and a bare server side by side (a few minutes);
+#                             writes the table and plot to docs/assets/bench/
 
 STEP ?= latest
 DIR ?=
@@ -13,7 +16,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run check test docs setup clean
+.PHONY: run check test docs generate setup bench bench-setup clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +36,20 @@ test: setup
 	$(PY) -m tutorial test
 
 docs: setup
-	$(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
+
+generate: setup
+	$(PY) -m tutorial.docs_generate
+
+# Only the benchmark draws a plot, so only it installs matplotlib (the "bench" extra).
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet --editable '.[test,docs,bench]'
+	touch $@
+
+bench-setup: $(VENV)/.bench-installed
+
+bench: bench-setup
+	$(PY) -m tutorial.bench
 
 clean:
 	rm -rf $(VENV) site steps/*/db.sqlite3

@@ -13,10 +13,15 @@ The three layers:
   `websockets` client.
 - `browser` + `open_page`: headless Chromium (Debian's chromium and
   chromedriver) on that server's pages.
+
+From step 06 on, `redis_server` starts a real redis-server (Debian's) and
+`start_server` more daphne processes of the step, so that two of them can
+share one Redis channel layer.
 """
 
 import asyncio
 import base64
+import collections
 import contextlib
 import json
 import os
@@ -30,6 +35,7 @@ from pathlib import Path
 import pytest
 
 from tutorial.steps import find
+from tutorial.wire import free_port, raw_handshake
 
 STEP = find(os.environ.get("TUTORIAL_STEP", "latest"))
 STEP_DIR = Path(os.environ.get("TUTORIAL_STEP_DIR", STEP.folder))
@@ -102,6 +108,8 @@ async def connect(transactional_db):
 
     yield _connect
     for communicator in opened:
+        if communicator.future.cancelled():
+            continue  # a receive that timed out stopped it, and that check has failed already
         try:
             await communicator.disconnect()
         except Exception:
@@ -130,12 +138,6 @@ async def receive_close(communicator, hint="the consumer should close the connec
 
 
 # ---------------------------------------------------------------- live server
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Server:
@@ -167,6 +169,21 @@ class Server:
         assert self.process.poll() is None, "the server process died:\n" + log[-3000:]
 
 
+def wait_until_listening(port, process, log_path):
+    """Wait until the server process accepts connections on the port; return it as a Server."""
+    live = Server(port, log_path, process)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return live
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("the server did not start:\n" + live.log())
+            time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """The step served by `manage.py runserver` on a free loopback port, as `make run` serves it.
@@ -182,17 +199,7 @@ def server(tmp_path_factory):
             [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
             cwd=STEP_DIR, stdout=log, stderr=subprocess.STDOUT, env=env,
         )
-    live = Server(port, log_path, process)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("runserver did not start:\n" + live.log())
-            time.sleep(0.05)
+    live = wait_until_listening(port, process, log_path)
     yield live
     process.terminate()
     try:
@@ -204,25 +211,8 @@ def server(tmp_path_factory):
 def handshake(server, path):
     """Send a WebSocket opening handshake by hand; return the key, the request and the response head."""
     key = base64.b64encode(os.urandom(16)).decode()
-    request = (
-        f"GET {path} HTTP/1.1\r\n"
-        f"Host: 127.0.0.1:{server.port}\r\n"
-        "Upgrade: websocket\r\n"
-        "Connection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n"
-        f"Origin: {server.url}\r\n"
-        "\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", server.port), timeout=3) as raw:
-        raw.sendall(request.encode())
-        response = b""
-        while b"\r\n\r\n" not in response:
-            chunk = raw.recv(4096)
-            if not chunk:
-                break
-            response += chunk
-    return key, request, response.split(b"\r\n\r\n")[0].decode("latin-1")
+    request, response = raw_handshake(server.port, path, key=key, origin=server.url)
+    return key, request, response
 
 
 @pytest.fixture
@@ -232,18 +222,24 @@ def ws_connect(server):
     Like `connect`, it reads a room's first message into `ws.channel_name`
     from step 03 on, unless hello=False.
     """
-    import websockets
 
-    @contextlib.asynccontextmanager
-    async def _connect(path=STEP.ws_path, origin=None, hello=True, **options):
-        async with websockets.connect(server.ws_url(path), origin=origin or server.url,
-                                      open_timeout=TIMEOUT, **options) as ws:
-            if hello and SENDS_CHANNEL_NAME:
-                first = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-                ws.channel_name = first.get("channel_name")
-            yield ws
+    def _connect(path=STEP.ws_path, origin=None, hello=True, **options):
+        return ws_open(server, path, origin=origin, hello=hello, **options)
 
     return _connect
+
+
+@contextlib.asynccontextmanager
+async def ws_open(live, path=STEP.ws_path, origin=None, hello=True, **options):
+    """What ws_connect does, on any live server: `server`, or one that start_server started."""
+    import websockets
+
+    async with websockets.connect(live.ws_url(path), origin=origin or live.url,
+                                  open_timeout=TIMEOUT, **options) as ws:
+        if hello and SENDS_CHANNEL_NAME:
+            first = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            ws.channel_name = first.get("channel_name")
+        yield ws
 
 
 # ---------------------------------------------------------------- browser
@@ -327,12 +323,12 @@ class Page:
 
 @pytest.fixture
 def open_page(browser, server):
-    """`open_page("/chat/lobby/")` opens the page in a new browser window."""
+    """`open_page("/chat/lobby/")` opens the page in a new browser window (on=: from another server)."""
     opened = []
 
-    def _open(path):
+    def _open(path, on=None):
         browser.switch_to.new_window("window")
-        browser.get(server.url + path)
+        browser.get((on or server).url + path)
         page = Page(browser, browser.current_window_handle)
         opened.append(page)
         return page
@@ -343,3 +339,92 @@ def open_page(browser, server):
         browser.close()
     if opened:
         browser.switch_to.window(browser.window_handles[0])
+
+
+# ---------------------------------------------------------------- more processes, and Redis
+
+
+@pytest.fixture(scope="session")
+def start_server(tmp_path_factory):
+    """`start_server(REDIS_URL=url)` serves the step with `daphne mysite.asgi:application`
+    in a process of its own, on a free loopback port; all are stopped when the session ends.
+
+    Keyword arguments set environment variables for that process (None unsets one),
+    so that two of them can share a Redis, or each keep its own in-memory layer.
+    """
+    started = []
+
+    def _start(**env):
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        for name, value in env.items():
+            if value is None:
+                environment.pop(name, None)
+            else:
+                environment[name] = value
+        port = free_port()
+        log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mysite.asgi:application"],
+                cwd=STEP_DIR, stdout=log, stderr=subprocess.STDOUT, env=environment,
+            )
+        started.append(process)
+        return wait_until_listening(port, process, log_path)
+
+    yield _start
+    for process in started:
+        process.terminate()
+    for process in started:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server (Debian's) on a free loopback port, that keeps nothing on disk.
+
+    `redis_server.url` is what REDIS_URL takes; `redis_server.client()` looks inside.
+    """
+    from tutorial.services import HOW_TO_GET_REDIS, redis_binary, start_redis
+
+    if not redis_binary():
+        reason = f"no Redis: {HOW_TO_GET_REDIS.split(', or')[0]} to run the Redis checks"
+        if os.environ.get("TUTORIAL_REQUIRE_REDIS"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        redis = start_redis()
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    yield redis
+    redis.stop()
+
+
+async def chat_burst(room, senders, each):
+    """The first `senders` WebSockets of `room` send `each` messages apiece, all at once.
+
+    Returns the set of messages sent and, for each member of the room, a Counter
+    of the burst's messages it received: counted one by one, never assumed. A
+    member stops counting once it has them all, or after TIMEOUT s of silence.
+    """
+    sent = {f"burst {s}.{n}" for s in range(senders) for n in range(each)}
+
+    async def count(ws):
+        seen = collections.Counter()
+        with contextlib.suppress(asyncio.TimeoutError):
+            while sum(seen.values()) < len(sent):
+                message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)).get("message")
+                if message in sent:
+                    seen[message] += 1
+        return seen
+
+    counting = [asyncio.create_task(count(ws)) for ws in room]
+
+    async def send(sender, ws):
+        for n in range(each):
+            await ws.send(json.dumps({"message": f"burst {sender}.{n}"}))
+
+    await asyncio.gather(*(send(s, ws) for s, ws in enumerate(room[:senders])))
+    return sent, await asyncio.gather(*counting)

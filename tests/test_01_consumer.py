@@ -3,9 +3,11 @@
 import base64
 import hashlib
 import json
+import subprocess
+import sys
 
 import pytest
-from conftest import STEP, handshake, receive_close, receive_json
+from conftest import STEP, STEP_DIR, free_port, handshake, receive_json, wait_until_listening
 
 # Every way a frame can be wrong, and the error code chat/protocol.py answers it with.
 BAD_FRAMES = {
@@ -91,13 +93,39 @@ def test_handshake_answers_101_with_the_accept_key(server):
     lines = response.splitlines()
     assert " 101 " in lines[0], f"the handshake should be answered with 101 Switching Protocols: {lines[0]!r}"
     headers = {name.lower(): value.strip() for name, value in
-               (line.split(":", 1) for line in lines[1:])}
+               (line.split(":", 1) for line in lines[1:] if line)}
     # RFC 6455: base64(SHA-1(key + this fixed GUID)) proves the server read this very handshake.
     expected = base64.b64encode(
         hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
     ).decode()
     assert headers.get("sec-websocket-accept") == expected
     assert headers.get("upgrade", "").lower() == "websocket"
+
+
+def test_daphne_serves_mysite_asgi_application_directly(tmp_path):
+    """`daphne mysite.asgi:application`, as in production, not only through runserver."""
+    port = free_port()
+    with open(tmp_path / "daphne.log", "w") as log:
+        daphne = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mysite.asgi:application"],
+            cwd=STEP_DIR, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        server = wait_until_listening(port, daphne, tmp_path / "daphne.log")
+        _, _, response = handshake(server, STEP.ws_path)
+    finally:
+        # daphne can hang on SIGTERM while a sync consumer's worker thread is
+        # still busy, so it gets a moment to stop cleanly and is then killed.
+        daphne.terminate()
+        try:
+            daphne.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            daphne.kill()
+            daphne.wait()
+    assert " 101 " in response.splitlines()[0], (
+        "daphne mysite.asgi:application should accept the handshake: mysite/asgi.py's "
+        '`application` must route "websocket" to a consumer'
+    )
 
 
 async def test_real_client_gets_its_message_back(ws_connect):

@@ -83,7 +83,7 @@ async def test_full_recipient_gets_recipient_busy(connect):
 
     communicator = await connect(ROOM)
     layer = get_channel_layer()
-    # A channel nobody reads fills up after `capacity` messages (100 by default).
+    # A channel nobody reads fills up after `capacity` messages (CHANNEL_LAYERS in settings.py).
     for _ in range(layer.capacity):
         await layer.send("specific.nobody!reads", {"type": "chat.message"})
     await communicator.send_to(text_data=json.dumps({"message": "hi", "to": "specific.nobody!reads"}))

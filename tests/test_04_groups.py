@@ -1,10 +1,12 @@
 """Step 04, groups: everyone in a room sees every message, and no other room sees any."""
 
 import asyncio
+import collections
+import contextlib
 import json
 
 import pytest
-from conftest import receive_json
+from conftest import TIMEOUT, chat_burst, receive_json
 
 
 async def say(communicator, message):
@@ -49,6 +51,17 @@ async def test_a_refused_room_joins_no_group(connect):
     assert not group_members("chat_café"), "a bad room name must be refused before group_add"
 
 
+async def test_everyone_leaving_at_once_leaves_the_group_empty(connect):
+    room = await asyncio.gather(*(connect("/ws/chat/exodus/") for _ in range(100)))
+    assert len(group_members("chat_exodus")) == 100
+    await asyncio.gather(*(member.disconnect(timeout=TIMEOUT) for member in room))
+    left = group_members("chat_exodus")
+    assert not left, (
+        f"{len(left)} of 100 channels stayed in the group after everyone left at once: "
+        "every disconnect() must reach group_discard (chat/consumers.py)"
+    )
+
+
 async def test_room_chat_over_daphne(server, ws_connect):
     async with ws_connect("/ws/chat/lobby/") as alice, ws_connect("/ws/chat/lobby/") as bob, \
             ws_connect("/ws/chat/kitchen/") as cook:
@@ -57,6 +70,20 @@ async def test_room_chat_over_daphne(server, ws_connect):
             assert json.loads(await member.recv())["message"] == "dinner?"
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(cook.recv(), 0.3)
+    server.assert_no_traceback()
+
+
+async def test_a_burst_from_several_senders_reaches_everyone_in_full(server, ws_connect):
+    # 5 people typing at once: 500 messages, each to all 10 members of the room.
+    async with contextlib.AsyncExitStack() as stack:
+        room = [await stack.enter_async_context(ws_connect("/ws/chat/burst/")) for _ in range(10)]
+        sent, received = await chat_burst(room, senders=5, each=100)
+    for index, seen in enumerate(received):
+        assert seen == collections.Counter(sent), (
+            f"member {index} received {len(seen)} of the {len(sent)} messages: group_send drops a "
+            "message, without a word, for a member whose channel is full; CHANNEL_LAYERS's "
+            '"capacity" (mysite/settings.py) must leave room for a burst'
+        )
     server.assert_no_traceback()
 
 

@@ -1,19 +1,26 @@
 """What `make run`, `make check` and `make test` do."""
 
+import importlib.util
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from . import services
 from .steps import ROOT, STEPS, find
 
 
 def step_env(step, folder):
     """The environment a step's checks run in: its folder on sys.path, its settings, its number."""
     env = dict(os.environ)
+    # The in-process checks use the step's default layer; the Redis checks start a Redis of their own.
+    env.pop("REDIS_URL", None)
     env.update(
         TUTORIAL_STEP=step.number,
         TUTORIAL_STEP_DIR=str(folder),
@@ -31,9 +38,36 @@ def run(number, port):
     # The admin, sessions and users need their tables; migrate is quick when there is nothing to do.
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
                    cwd=step.folder, env=env, check=True)
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"]
+    redis = None
+    if step.redis and not env.get("REDIS_URL"):
+        if services.redis_binary():
+            redis = services.start_redis()
+            env["REDIS_URL"] = redis.url
+            print(f"Started redis-server at REDIS_URL={redis.url}; it stops with the server.")
+        else:
+            print(f"No Redis, so this step runs on the in-memory layer, in one process. For Redis, "
+                  f"{services.HOW_TO_GET_REDIS}.")
     print(f"Open http://127.0.0.1:{port}/chat/ in your browser; Ctrl-C stops the server.", flush=True)
-    os.chdir(step.folder)
-    os.execve(sys.executable, [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], env)
+    if redis is None:
+        os.chdir(step.folder)
+        os.execve(sys.executable, command, env)
+    # With a Redis of our own, the server runs as a child, so that Redis is stopped after it.
+    def stop(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the clean-up below finish
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    server = subprocess.Popen(command, cwd=step.folder, env=env)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches runserver too, and it stops by itself
+        return 0
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
+        redis.stop()
 
 
 def suite(step):
@@ -102,34 +136,69 @@ def proof_job(step, before):
 
 
 def docs_job():
+    """The repository's and the docs site's checks: names shared by the steps, the strict build,
+    freshness of what is generated, the site in a browser."""
+    step = STEPS[-1]
+    files = [str(ROOT / "tests" / "test_repository.py"), str(ROOT / "tests" / "test_docs.py")]
+    code, output, seconds = _pytest(step, step.folder, files)
+    found = counts(output)
+    ok = code == 0
+    title = f"repository and docs: {found['passed']} passed, {found['failed'] + found['errors']} failed, " \
+            f"{found['skipped']} skipped ({seconds:.1f} s)"
+    return ok, title, output, (found["passed"], found["failed"] + found["errors"], found["skipped"])
+
+
+def bench_job():
+    """The benchmark, once at tiny sizes into a scratch folder: it must run; its numbers are not judged."""
     started = time.monotonic()
-    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site")]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    ok = done.returncode == 0
-    title = f"docs: mkdocs build --strict {'passed' if ok else 'FAILED'} ({time.monotonic() - started:.1f} s)"
-    return ok, title, "" if ok else done.stdout + done.stderr, (1, 0, 0) if ok else (0, 1, 0)
+    with tempfile.TemporaryDirectory(prefix="tutorial-bench-") as out:
+        command = [sys.executable, "-m", "tutorial.bench", "--tiny", "--out", out]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        output = done.stdout + done.stderr
+        rows = []
+        if done.returncode == 0:
+            rows = json.loads((Path(out) / "results.json").read_text())["results"]
+        # The plot is drawn where `make bench-setup` has installed matplotlib (as CI does).
+        plotted = (Path(out) / "bench.png").is_file() or not importlib.util.find_spec("matplotlib")
+    measured = {row["variant"] for row in rows}
+    wanted = {"04", "05", "bare"} | ({"06x1", "06x2"} if services.redis_binary() else set())
+    ok = done.returncode == 0 and wanted <= measured and plotted
+    title = f"bench: a tiny run {'measured' if ok else 'FAILED to measure'} " \
+            f"{', '.join(sorted(measured)) or 'nothing'} ({time.monotonic() - started:.1f} s)"
+    return ok, title, "" if ok else output, (1, 0, 0) if ok else (0, 1, 0)
 
 
 def test_everything(jobs):
     started = time.monotonic()
-    work = [lambda step=step: suite_job(step) for step in STEPS]
-    work += [lambda step=step, before=before: proof_job(step, before)
+    # (how long it takes, roughly; the job): a later step's suite holds every earlier step's checks.
+    work = [(2 + index, lambda step=step: suite_job(step)) for index, step in enumerate(STEPS)]
+    work += [(1, lambda step=step, before=before: proof_job(step, before))
              for before, step in zip(STEPS, STEPS[1:])]
+    work.append((3, bench_job))
     if (ROOT / "mkdocs.yml").is_file():
-        work.append(docs_job)
+        work.append((len(STEPS), docs_job))
     totals = [0, 0, 0]
     all_ok = True
     # Suites run side by side (each in its own process: the steps share module names,
     # and Django is set up once per process); results are printed as they finish.
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for future in [pool.submit(job) for job in work]:
+        # The longest start first, so that the workers finish close together; results print in order.
+        futures = {}
+        for index in sorted(range(len(work)), key=lambda index: -work[index][0]):
+            futures[index] = pool.submit(work[index][1])
+        for future in [futures[index] for index in range(len(work))]:
             ok, title, output, (passed, failed, skipped) = future.result()
             all_ok &= ok
             totals[0] += passed
             totals[1] += failed
             totals[2] += skipped
-            if output and (not ok or "SKIPPED" in output):
+            if output and not ok:
                 print(output.rstrip())
+            elif output:
+                # A passing suite says only why anything was skipped (e.g. no browser installed).
+                for line in output.splitlines():
+                    if line.startswith("SKIPPED"):
+                        print("      " + line)
             print(("ok    " if ok else "FAIL  ") + title, flush=True)
     print(f"\nall checks in {time.monotonic() - started:.1f} s")
     print(f"total: {totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")

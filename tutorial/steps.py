@@ -15,6 +15,7 @@ class Step:
     title: str
     concept: str  # what the step adds, in one sentence
     ws_path: str  # where the room page "lobby" opens its WebSocket
+    redis: bool = False  # `make run` gives it a Redis (REDIS_URL) when it can
 
     @property
     def name(self):
@@ -68,6 +69,21 @@ STEPS = [
         "Groups",
         "group_add, group_send and group_discard turn one room into a chat where everyone sees every message.",
         "/ws/chat/lobby/",
+    ),
+    Step(
+        "05",
+        "async",
+        "Async consumers",
+        "AsyncWebsocketConsumer runs the handlers on the event loop, so one connection's wait holds up no other.",
+        "/ws/chat/lobby/",
+    ),
+    Step(
+        "06",
+        "scale-out",
+        "Scaling out with Redis",
+        "A Redis channel layer lets several server processes share groups, so a room spans them all.",
+        "/ws/chat/lobby/",
+        redis=True,
     ),
 ]
 

@@ -1,0 +1,166 @@
+"""The consumers: what happens on one WebSocket connection, from connect to disconnect.
+
+A consumer is to a WebSocket what a view is to an HTTP request, except that
+it lives as long as the connection does: Channels calls connect() once,
+receive() for every frame the browser sends, and disconnect() once at the end.
+
+Step 05 writes them as coroutines (async def) on AsyncWebsocketConsumer:
+the same chat, but connections no longer wait on each other's handlers.
+"""
+
+import json
+import logging
+
+from channels.exceptions import ChannelFull, StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from . import protocol
+
+logger = logging.getLogger(__name__)
+
+
+def username(scope):
+    # scope["user"] is what request.user is in a view; AuthMiddlewareStack
+    # loaded it from the session cookie that came with the handshake.
+    user = scope["user"]
+    return user.username if user.is_authenticated else "anonymous"
+
+
+# A sync consumer's handlers all run on one worker thread that every
+# connection in the process shares (SyncConsumer hands each one to it
+# through database_sync_to_async): one slow handler, and every other
+# connection waits its turn. An async consumer's handlers are coroutines
+# on daphne's event loop instead: whenever one awaits, the others run.
+# (Channels still passes each event through that thread for a moment, to
+# close stale database connections, but no handler runs or waits there.)
+# The price: nothing in them may block, so no time.sleep() and no ORM
+# query unless it is wrapped in database_sync_to_async.
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        # The scope is the connection's request: path, headers, user, and
+        # the route's keyword arguments, as a view gets them from urls.py.
+        self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
+        self.username = username(self.scope)
+        # The browser is waiting for an answer to its handshake. accept()
+        # sends "101 Switching Protocols"; until then nothing can be sent.
+        # (Closing here instead would refuse the handshake with HTTP 403.)
+        # accept(), send() and close() are coroutines here: await each one.
+        await self.accept()
+        logger.info("connect: %s accepted", self.scope["path"])
+        try:
+            protocol.check_room_name(self.room_name)
+        except protocol.ProtocolError as error:
+            # Accepted first so that the browser can be told why: daphne
+            # drops close reasons, so the why travels as an event.
+            await self.send(text_data=error.as_json())
+            await self.close(code=protocol.BAD_ROOM_NAME)
+            # Stop this consumer here: frames the browser sent before it saw
+            # the close would otherwise still arrive in receive().
+            raise StopConsumer()
+        # A group is a named set of channel names that the layer keeps for
+        # us. Every connection to this room joins the room's group, so one
+        # group_send reaches them all. (protocol.py's room check keeps
+        # "chat_" + room inside what a group name allows.)
+        self.group_name = f"chat_{self.room_name}"
+        # The layer's methods are coroutines already: await them as they are,
+        # with no async_to_sync and no trip through the worker thread.
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        # With a channel layer configured, each consumer gets an address of
+        # its own, self.channel_name, and listens on it. Tell the browser,
+        # so that it can hand the address to another connection.
+        await self.send(text_data=json.dumps({"channel_name": self.channel_name}))
+
+    async def receive(self, text_data=None, bytes_data=None):
+        # One call per frame: text frames arrive as str, binary ones as bytes.
+        try:
+            data = protocol.parse_frame(text_data, bytes_data)
+        except protocol.ProtocolError as error:
+            # A client's mistake is answered, not raised: an exception here
+            # would close the connection with 1011 and log a traceback.
+            await self.send(text_data=error.as_json())
+            return
+        logger.info("receive: %r", data["message"])
+        to = data.get("to")
+        event = {
+            # The layer hands this dict to the receiving consumer, which calls
+            # the method the "type" names, dots turned into underscores:
+            # "chat.message" runs chat_message(event).
+            "type": "chat.message",
+            "message": data["message"],
+            "user": self.username,
+            "direct": bool(to),
+        }
+        if to:
+            await self.send_direct(to, event)
+        else:
+            # To everyone in the room, this connection included: the layer
+            # sends a copy of the event to each channel in the group.
+            # While this await waits for the layer, this connection's task
+            # steps aside and the event loop serves the other connections.
+            await self.channel_layer.group_send(self.group_name, event)
+
+    async def send_direct(self, to, event):
+        try:
+            await self.channel_layer.send(to, event)
+        except TypeError:
+            # The layer refuses a name that cannot be a channel name.
+            error = protocol.ProtocolError("bad_recipient", '"to" must be a channel name')
+            await self.send(text_data=error.as_json())
+            return
+        except ChannelFull:
+            # Each channel holds a limited queue ("capacity" in settings.py).
+            error = protocol.ProtocolError("recipient_busy", "try again in a moment")
+            await self.send(text_data=error.as_json())
+            return
+        # The layer cannot tell whether anyone still listens on that name:
+        # a message to a closed tab just waits there until it expires.
+        await self.channel_layer.send(self.channel_name, event)  # the sender's copy
+
+    async def chat_message(self, event):
+        # Runs for every "chat.message" event that arrives on this consumer's
+        # channel, whoever sent it. Only now does it go down the WebSocket.
+        # json.dumps is the server's JSON.stringify; the browser JSON.parse-s it.
+        await self.send(
+            text_data=json.dumps(
+                {"message": event["message"], "user": event["user"], "direct": event["direct"]}
+            )
+        )
+
+    async def disconnect(self, close_code):
+        # Called however the connection ends: tab closed (1001), the page's
+        # socket.close(1000) (1000), network gone (1006). Clean up here;
+        # nothing can be sent any more.
+        logger.info("disconnect: code %s", close_code)
+        # Leave the room's group. Forgotten, the layer would go on queueing
+        # the room's messages for a channel that nobody reads any more.
+        await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+
+class WhoAmIConsumer(AsyncWebsocketConsumer):
+    """Sends back a few keys of its own scope, then closes: a window into the scope."""
+
+    async def connect(self):
+        await self.accept()
+        headers = dict(self.scope["headers"])  # raw bytes, as they came in the handshake
+        await self.send(
+            text_data=json.dumps(
+                {
+                    "type": self.scope["type"],
+                    "path": self.scope["path"],
+                    "url_route": self.scope["url_route"],
+                    "user": username(self.scope),
+                    "origin": headers.get(b"origin", b"").decode("latin-1"),
+                }
+            )
+        )
+        await self.close()
+
+
+class NoRouteConsumer(AsyncWebsocketConsumer):
+    """The catch-all route: says that nothing lives at this path, then closes with 4404."""
+
+    async def connect(self):
+        await self.accept()
+        error = protocol.ProtocolError("no_route", f"no WebSocket route for {self.scope['path']}")
+        await self.send(text_data=error.as_json())
+        await self.close(code=protocol.NO_ROUTE)

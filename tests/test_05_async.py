@@ -1,0 +1,126 @@
+"""Step 05, async consumers: the same chat, with handlers that run on the event loop and wait on nobody.
+
+There is no browser check of its own here: the page cannot tell a sync
+consumer from an async one, and the checks of steps 00 to 04 (browser ones
+included) run on this step too, so the chat still works as it did.
+"""
+
+import ast
+import asyncio
+import contextlib
+import inspect
+import json
+import threading
+
+import pytest
+from conftest import ORIGIN, STEP, TIMEOUT, receive_json, ws_open
+
+HANDLERS = {
+    "ChatConsumer": ["connect", "receive", "send_direct", "chat_message", "disconnect"],
+    "WhoAmIConsumer": ["connect"],
+    "NoRouteConsumer": ["connect"],
+}
+
+
+def test_chat_consumer_is_an_async_websocket_consumer():
+    from channels.generic.websocket import AsyncWebsocketConsumer
+
+    from chat.consumers import ChatConsumer
+
+    assert issubclass(ChatConsumer, AsyncWebsocketConsumer), (
+        "ChatConsumer should subclass AsyncWebsocketConsumer (chat/consumers.py): a WebsocketConsumer "
+        "runs every connection's handlers on one shared worker thread"
+    )
+
+
+@pytest.mark.parametrize("name", [f"{cls}.{method}" for cls, methods in HANDLERS.items() for method in methods])
+def test_every_handler_is_a_coroutine_function(name):
+    from chat import consumers
+
+    cls, method = name.split(".")
+    assert inspect.iscoroutinefunction(getattr(getattr(consumers, cls), method)), (
+        f"{name} should be `async def` (chat/consumers.py): an AsyncWebsocketConsumer awaits its handlers"
+    )
+
+
+def test_consumers_no_longer_need_async_to_sync():
+    from chat import consumers
+
+    code = ast.parse(inspect.getsource(consumers))
+    names = {node.id for node in ast.walk(code) if isinstance(node, ast.Name)}
+    names |= {node.attr for node in ast.walk(code) if isinstance(node, ast.Attribute)}
+    names |= {alias.name for node in ast.walk(code) if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert "async_to_sync" not in names, (
+        "an async consumer awaits the channel layer's coroutines directly: `await "
+        "self.channel_layer.group_send(...)`; async_to_sync would fail on the event loop's thread"
+    )
+
+
+async def test_handlers_run_on_the_event_loop_thread(connect, caplog):
+    communicator = await connect()
+    await communicator.send_to(text_data=json.dumps({"message": "which thread?"}))
+    await receive_json(communicator)
+    lifecycle = [record for record in caplog.records if record.name == "chat.consumers"]
+    assert lifecycle, "connect() and receive() should log to the chat.consumers logger"
+    elsewhere = {record.threadName for record in lifecycle if record.thread != threading.get_ident()}
+    assert not elsewhere, (
+        f"the handlers ran on {elsewhere}, not on the event loop's thread: a sync consumer's handlers "
+        "go through one shared worker thread; make ChatConsumer an AsyncWebsocketConsumer"
+    )
+
+
+def held_at(gate, application):
+    """ASGI middleware: everything this connection sends waits until `gate` is set.
+
+    While it waits, the consumer's handler is busy, as one awaiting a slow
+    query or a slow client would be.
+    """
+
+    async def app(scope, receive, send):
+        async def send_when_open(message):
+            await gate.wait()
+            await send(message)
+
+        return await application(scope, receive, send_when_open)
+
+    return app
+
+
+async def test_a_busy_connection_does_not_hold_up_the_others(connect):
+    from channels.testing import WebsocketCommunicator
+
+    from mysite.asgi import application
+
+    gate = asyncio.Event()
+    gate.set()
+    busy = WebsocketCommunicator(held_at(gate, application), STEP.ws_path, headers=[(b"origin", ORIGIN.encode())])
+    other = await connect()
+    try:
+        try:
+            assert (await busy.connect(timeout=TIMEOUT))[0]
+            await receive_json(busy, 'connect() should first send {"channel_name": ...}')
+            gate.clear()
+            # The busy connection's chat_message() now waits at the gate with this message.
+            await busy.send_to(text_data=json.dumps({"message": "I'll be a while"}))
+            hint = ("while one connection's handler waits, the others should still be served: a sync "
+                    "consumer's handlers take turns on one worker thread; an AsyncWebsocketConsumer's don't")
+            assert (await receive_json(other, hint))["message"] == "I'll be a while"
+            await other.send_to(text_data=json.dumps({"message": "still here"}))
+            assert (await receive_json(other, hint))["message"] == "still here"
+        finally:
+            gate.set()
+        assert (await receive_json(busy))["message"] == "I'll be a while", "once free, it catches up"
+    finally:
+        await busy.disconnect(timeout=TIMEOUT)
+
+
+async def test_a_hundred_clients_connect_and_chat_at_once_over_daphne(server):
+    async with contextlib.AsyncExitStack() as stack:
+        room = await asyncio.gather(*(stack.enter_async_context(ws_open(server, "/ws/chat/crowd/"))
+                                      for _ in range(100)))
+        await room[0].send(json.dumps({"message": "hello, crowd"}))
+        replies = await asyncio.gather(*(asyncio.wait_for(ws.recv(), TIMEOUT) for ws in room))
+    assert all(json.loads(reply)["message"] == "hello, crowd" for reply in replies), (
+        "each of 100 clients that joined at once should get the message"
+    )
+    server.assert_no_traceback()

@@ -1,0 +1,175 @@
+"""Step 06, scaling out: a Redis channel layer, so that a room spans several server processes.
+
+These checks start their own redis-server (Debian's) on a free loopback port
+and several `daphne mysite.asgi:application` processes of the step; without
+a redis-server binary they are skipped with the reason.
+"""
+
+import asyncio
+import collections
+import contextlib
+import json
+import runpy
+
+import pytest
+from conftest import STEP_DIR, TIMEOUT, chat_burst, receive_json, ws_open
+
+SETTINGS = STEP_DIR / "mysite" / "settings.py"
+
+
+def channel_layers(monkeypatch, redis_url):
+    """CHANNEL_LAYERS as the step's settings.py makes it with REDIS_URL set to this (None: unset)."""
+    if redis_url is None:
+        monkeypatch.delenv("REDIS_URL", raising=False)
+    else:
+        monkeypatch.setenv("REDIS_URL", redis_url)
+    return runpy.run_path(str(SETTINGS))["CHANNEL_LAYERS"]
+
+
+def test_redis_url_selects_the_redis_channel_layer(monkeypatch):
+    layer = channel_layers(monkeypatch, "redis://127.0.0.1:6379/0")["default"]
+    assert layer["BACKEND"].startswith("channels_redis."), (
+        "with REDIS_URL set, mysite/settings.py should make CHANNEL_LAYERS a channels_redis layer "
+        f"(RedisChannelLayer or RedisPubSubChannelLayer), not {layer['BACKEND']}"
+    )
+    assert "redis://127.0.0.1:6379/0" in repr(layer.get("CONFIG")), (
+        'the layer\'s CONFIG "hosts" should come from REDIS_URL'
+    )
+
+
+def test_without_redis_url_the_in_memory_layer_stays_the_default(monkeypatch):
+    layer = channel_layers(monkeypatch, None)["default"]
+    assert layer["BACKEND"] == "channels.layers.InMemoryChannelLayer", (
+        "with no REDIS_URL, mysite/settings.py should keep the in-memory layer, so the step runs without Redis"
+    )
+
+
+@pytest.fixture
+def redis_layer(redis_server, monkeypatch, settings):
+    """In process, the step's channel layer as it is with REDIS_URL pointing at the test's Redis."""
+    settings.CHANNEL_LAYERS = channel_layers(monkeypatch, redis_server.url)
+    return redis_server
+
+
+async def test_in_process_the_room_goes_through_redis(redis_layer, connect):
+    alice, bob = await connect("/ws/chat/inprocess/"), await connect("/ws/chat/inprocess/")
+    members = {name.decode() for name in redis_layer.client().zrange("asgi:group:chat_inprocess", 0, -1)}
+    assert members == {alice.channel_name, bob.channel_name}, (
+        "group_add should keep the room's group in Redis (a sorted set, asgi:group:chat_<room>)"
+    )
+    await alice.send_to(text_data=json.dumps({"message": "via Redis"}))
+    for member in (alice, bob):
+        assert (await receive_json(member, "group_send through Redis should reach the room"))["message"] == "via Redis"
+
+
+@pytest.fixture(scope="module")
+def two_on_memory(start_server):
+    """Two daphne processes of the step without REDIS_URL: each has an in-memory layer of its own."""
+    return start_server(REDIS_URL=None), start_server(REDIS_URL=None)
+
+
+@pytest.fixture(scope="module")
+def two_on_redis(redis_server, start_server):
+    """Two daphne processes of the step on one Redis, as two machines behind a load balancer would be."""
+    return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
+
+
+async def test_two_processes_without_redis_do_not_hear_each_other(two_on_memory):
+    first, second = two_on_memory
+    async with ws_open(first, "/ws/chat/split/") as alice, ws_open(second, "/ws/chat/split/") as bob:
+        await alice.send(json.dumps({"message": "anyone there?"}))
+        assert json.loads(await asyncio.wait_for(alice.recv(), TIMEOUT))["message"] == "anyone there?"
+        with pytest.raises(asyncio.TimeoutError):
+            # The failure this step fixes: same room, other process, nothing arrives.
+            await asyncio.wait_for(bob.recv(), 0.5)
+
+
+async def test_two_processes_on_one_redis_hear_each_other(two_on_redis):
+    first, second = two_on_redis
+    async with ws_open(first, "/ws/chat/shared/") as alice, ws_open(second, "/ws/chat/shared/") as bob:
+        await alice.send(json.dumps({"message": "from the first process"}))
+        await bob.send(json.dumps({"message": "from the second process"}))
+        for who, ws in (("alice", alice), ("bob", bob)):
+            heard = set()
+            for _ in range(2):
+                try:
+                    heard.add(json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["message"])
+                except asyncio.TimeoutError:
+                    break
+            assert heard == {"from the first process", "from the second process"}, (
+                f"{who} heard {heard}: with REDIS_URL set, both processes should share one channel "
+                "layer in Redis (CHANNEL_LAYERS in mysite/settings.py)"
+            )
+    for live in two_on_redis:
+        live.assert_no_traceback()
+
+
+async def test_a_direct_message_reaches_a_channel_in_another_process(two_on_redis):
+    first, second = two_on_redis
+    async with ws_open(first, "/ws/chat/direct/") as alice, ws_open(second, "/ws/chat/direct/") as bob:
+        await alice.send(json.dumps({"message": "psst", "to": bob.channel_name}))
+        try:
+            reply = json.loads(await asyncio.wait_for(bob.recv(), TIMEOUT))
+        except asyncio.TimeoutError:
+            pytest.fail("a channel name should be an address any process can send to, once the layer is in Redis")
+        assert reply == {"message": "psst", "user": "anonymous", "direct": True}
+
+
+async def test_a_burst_across_two_processes_reaches_everyone_in_full(two_on_redis):
+    async with contextlib.AsyncExitStack() as stack:
+        # 10 members, every other one on the second process; 5 of them send at once.
+        room = [await stack.enter_async_context(ws_open(two_on_redis[index % 2], "/ws/chat/redisburst/"))
+                for index in range(10)]
+        sent, received = await chat_burst(room, senders=5, each=100)
+    for index, seen in enumerate(received):
+        assert seen == collections.Counter(sent), (
+            f"member {index} received {len(seen)} of the {len(sent)} messages: past its \"capacity\", "
+            "RedisChannelLayer drops group messages (and logs \"over capacity\"); raise it in CHANNEL_LAYERS"
+        )
+    for live in two_on_redis:
+        live.assert_no_traceback()
+
+
+async def test_everyone_joining_and_leaving_at_once_leaves_no_member_in_redis(two_on_redis, redis_server):
+    import websockets
+
+    first = two_on_redis[0]
+    redis = redis_server.client()
+
+    async def join(stack):
+        try:
+            return await stack.enter_async_context(ws_open(first, "/ws/chat/exodus/"))
+        except (websockets.ConnectionClosed, asyncio.TimeoutError) as error:
+            return error  # e.g. closed with 1011: connect() raised
+
+    async with contextlib.AsyncExitStack() as stack:
+        room = await asyncio.gather(*(join(stack) for _ in range(200)))
+        refused = [ws for ws in room if isinstance(ws, Exception)]
+        joined = redis.zcard("asgi:group:chat_exodus")
+    # All 200 closed at once as the stack unwound; their disconnect()s run side by side.
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while redis.zcard("asgi:group:chat_exodus") and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    left = redis.zcard("asgi:group:chat_exodus")
+    hint = ('an async consumer holds a Redis connection while it awaits the layer: "max_connections" in '
+            "CHANNEL_LAYERS's hosts must allow one per WebSocket, or group_add/group_discard fail with "
+            '"Too many connections"')
+    assert not refused and joined == 200, (
+        f"of 200 clients that joined at once, {len(refused)} were dropped and {joined} are in the group: {hint}"
+    )
+    assert left == 0, f"{left} of 200 channels stayed in the group after everyone left: {hint}"
+    first.assert_no_traceback()
+
+
+@pytest.mark.browser
+def test_two_windows_on_two_processes_chat_through_redis(open_page, two_on_redis):
+    first, second = two_on_redis
+    alice, bob = open_page("/chat/lobby/", on=first), open_page("/chat/lobby/", on=second)
+    for page in (alice, bob):
+        page.wait_for_event("open", "each window should open its socket on its own server process")
+    alice.send("hello from process one")
+    bob.send("hello from process two")
+    for page in (alice, bob):
+        page.wait_for(lambda page=page: "hello from process one" in page.chat_log()
+                      and "hello from process two" in page.chat_log(),
+                      "both windows should show both messages, though each talks to another process")

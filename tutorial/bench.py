@@ -1,0 +1,414 @@
+"""`make bench`: what each way of serving the chat costs, measured side by side in one run.
+
+Each variant is served on loopback and driven by this one load client:
+
+    04 sync        steps/04-groups, daphne, a sync consumer, the in-memory layer
+    05 async       steps/05-async, daphne, an async consumer, the in-memory layer
+    06 Redis x1    steps/06-scale-out, one daphne on a Redis channel layer
+    06 Redis x2    the same with two daphne processes, the clients split between them
+    bare           the same room protocol on the bare websockets library (tutorial/bare_chat.py)
+
+For N clients in one room it measures: the time for all N to connect (each
+has its hello); the latency from send to each delivery, p50 and p99, at a
+steady load well below saturation (the same deliveries per second for all);
+deliveries per second in a burst from several senders; the servers' CPU time
+(daphne and redis-server, from /proc) per delivered message in that burst;
+and lost messages, counted one by one. The bursts stay within the channel
+layer's capacity (1000 a channel), as the steps' own checks do.
+
+    python -m tutorial.bench                         # N = 10, 100, 500; writes docs/assets/bench/
+    python -m tutorial.bench --tiny --out /tmp/b     # a few seconds, to see that it still runs
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from . import services
+from .steps import ROOT, find
+
+OUT = ROOT / "docs" / "assets" / "bench"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Variant:
+    key: str
+    label: str
+    step: str | None  # None: the bare websockets server
+    processes: int = 1
+    redis: bool = False
+
+
+VARIANTS = [
+    Variant("04", "04 sync, in-memory", "04"),
+    Variant("05", "05 async, in-memory", "05"),
+    Variant("06x1", "06 Redis, 1 process", "06", redis=True),
+    Variant("06x2", "06 Redis, 2 processes", "06", processes=2, redis=True),
+    Variant("bare", "bare websockets (ceiling)", None),
+]
+
+
+@dataclass
+class Plan:
+    sizes: list
+    steady_rate: int = 1000  # deliveries per second, for every N: the steady load
+    steady_seconds: float = 4.0
+    burst_deliveries: int = 20000  # about this many deliveries a burst...
+    burst_most: int = 1000  # ...from at most this many messages (the layer's capacity)
+    senders: int = 5
+    silence: float = 3.0  # seconds without a delivery after which the rest count as lost
+    enough_cpu: float = 0.5  # server CPU seconds that make a count precise enough...
+    most_bursts: int = 10  # ...or this many bursts, whichever comes first
+
+
+# ---------------------------------------------------------------- the servers
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process, all its threads included, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime and stime, fields 14 and 15
+
+
+def wait_for_port(port, process, log_path, timeout=30):
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"the server did not start:\n{Path(log_path).read_text()[-2000:]}")
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def serving(variant, redis, logs):
+    """Start the variant's server processes; yield (ports, pids whose CPU counts); stop them."""
+    processes, ports = [], []
+    try:
+        for index in range(variant.processes):
+            port = services.free_port()
+            env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+            if variant.step is None:
+                command, cwd = [sys.executable, "-m", "tutorial.bare_chat", str(port)], ROOT
+                env["PYTHONPATH"] = str(ROOT)
+            else:
+                folder = find(variant.step).folder
+                command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                           "mysite.asgi:application"]
+                cwd = folder
+                env.update(DJANGO_SETTINGS_MODULE="mysite.settings", PYTHONPATH=str(folder))
+                if variant.redis:
+                    env["REDIS_URL"] = redis.url
+            log_path = Path(logs) / f"{variant.key}-{index}.log"
+            with open(log_path, "w") as log:
+                process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            processes.append(process)
+            wait_for_port(port, process, log_path)
+            ports.append(port)
+        pids = [process.pid for process in processes] + ([redis.process.pid] if variant.redis else [])
+        yield ports, pids
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                # A sync consumer's daphne can hang on exit while disconnects still wait for
+                # its worker thread; it has nothing left to say by then, so it is killed.
+                process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+# ---------------------------------------------------------------- the load client
+
+
+@dataclass
+class Counts:
+    latencies: list = field(default_factory=list)
+    warm: int = 0
+    steady: int = 0
+    burst: int = 0
+    last_burst: float = 0.0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def read(ws, counts):
+    """Count what one client receives; a steady message carries its send time."""
+    with contextlib.suppress(Exception):
+        async for frame in ws:
+            now = time.perf_counter()
+            text = json.loads(frame).get("message", "")
+            if text.startswith("steady "):
+                counts.latencies.append(now - float(text.split()[2]))
+                counts.steady += 1
+            elif text.startswith("burst "):
+                counts.burst += 1
+                counts.last_burst = now
+            else:
+                counts.warm += 1
+            counts.changed.set()
+
+
+async def wait_for(counts, attribute, expected, silence):
+    """Wait until `expected` have arrived, or until none has for `silence` seconds."""
+    while getattr(counts, attribute) < expected:
+        counts.changed.clear()
+        try:
+            await asyncio.wait_for(counts.changed.wait(), silence)
+        except asyncio.TimeoutError:
+            return
+
+
+async def measure(variant, ports, pids, n, plan, room):
+    import websockets
+
+    async def join(index):
+        port = ports[index % len(ports)]
+        ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/chat/{room}/", origin=f"http://127.0.0.1:{port}",
+                                      open_timeout=60, compression=None, ping_interval=None)
+        json.loads(await asyncio.wait_for(ws.recv(), 60))  # the hello: this client is in the room now
+        return ws
+
+    started = time.perf_counter()
+    clients = await asyncio.gather(*(join(index) for index in range(n)))
+    connect_seconds = time.perf_counter() - started
+    counts = Counts()
+    readers = [asyncio.create_task(read(ws, counts)) for ws in clients]
+    try:
+        # One message first, not measured: the first of anything is slow (imports, caches).
+        await clients[0].send(json.dumps({"message": "warm up"}))
+        await wait_for(counts, "warm", n, plan.silence)
+        # Steady load: the same deliveries per second at every N, one sender at a time.
+        per_second = max(1.0, plan.steady_rate / n)
+        messages = max(1, round(per_second * plan.steady_seconds))
+        start = time.perf_counter()
+        for number in range(messages):
+            await asyncio.sleep(max(0.0, start + number / per_second - time.perf_counter()))
+            sender = clients[number % n]
+            await sender.send(json.dumps({"message": f"steady {number} {time.perf_counter():.9f}"}))
+        await wait_for(counts, "steady", messages * n, plan.silence)
+        steady_lost = messages * n - counts.steady
+        latencies = sorted(counts.latencies)
+
+        # Bursts: several senders at once, as fast as they can. /proc counts CPU time in
+        # ticks (10 ms), so a fast server gets more bursts, until its CPU time is enough to count.
+        senders = min(plan.senders, n)
+        each = max(1, min(plan.burst_most, max(plan.burst_deliveries // n, senders)) // senders)
+        expected = cpu = burst_seconds = 0
+        for repeat in range(plan.most_bursts):
+            expected += senders * each * n
+            cpu_before = sum(cpu_seconds(pid) for pid in pids)
+            start = time.perf_counter()
+
+            async def burst(index, ws):
+                for number in range(each):
+                    await ws.send(json.dumps({"message": f"burst {repeat}.{index}.{number}"}))
+
+            await asyncio.gather(*(burst(index, ws) for index, ws in enumerate(clients[:senders])))
+            await wait_for(counts, "burst", expected, plan.silence)
+            cpu += sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            burst_seconds += max(counts.last_burst - start, 1e-9)
+            if cpu >= plan.enough_cpu or counts.burst < expected:
+                break
+    finally:
+        await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        await asyncio.sleep(0.3)  # the servers' disconnect()s run after the close handshakes
+    return {
+        "variant": variant.key, "label": variant.label, "n": n,
+        "connect_s": connect_seconds,
+        "steady_messages": messages, "steady_rate": messages * n / plan.steady_seconds,
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else None,
+        "burst_messages": senders * each, "burst_senders": senders, "bursts": repeat + 1,
+        "deliveries_per_s": counts.burst / burst_seconds,
+        "cpu_us_per_delivery": 1e6 * cpu / counts.burst if counts.burst else None,
+        "lost": steady_lost + expected - counts.burst,
+        "expected": messages * n + expected,
+    }
+
+
+# ---------------------------------------------------------------- the report
+
+
+def machine():
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    for package in ["Django", "channels", "daphne", "channels-redis", "redis", "websockets", "Twisted"]:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    redis_version = "none"
+    if services.redis_binary():
+        done = subprocess.run([services.redis_binary(), "--version"], capture_output=True, text=True)
+        redis_version = done.stdout.split()[2].removeprefix("v=") if done.returncode == 0 else "?"
+    versions["redis-server"] = redis_version
+    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}", "versions": versions}
+
+
+def number(value, digits=1):
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def ratio(results, key_a, key_b, n, metric):
+    a = next((r for r in results if r["variant"] == key_a and r["n"] == n), None)
+    b = next((r for r in results if r["variant"] == key_b and r["n"] == n), None)
+    if not (a and b and a[metric] and b[metric]):
+        return None
+    return a[metric] / b[metric]
+
+
+def report(results, plan, info, seconds):
+    lines = [
+        "| variant | N | connect all N (s) | p50 (ms) | p99 (ms) | burst deliveries/s | "
+        "server CPU per delivery (µs) | lost |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['label']} | {r['n']} | {number(r['connect_s'], 2)} | {number(r['p50_ms'])} | "
+            f"{number(r['p99_ms'])} | {number(r['deliveries_per_s'], 0)} | {number(r['cpu_us_per_delivery'])} | "
+            f"{r['lost']} of {r['expected']:,} |"
+        )
+    middle = 100 if 100 in plan.sizes else plan.sizes[len(plan.sizes) // 2]
+    checks = [
+        ("05 async vs 04 sync, burst deliveries/s", ratio(results, "05", "04", middle, "deliveries_per_s"), "x"),
+        ("05 async vs bare, CPU per delivery", ratio(results, "05", "bare", middle, "cpu_us_per_delivery"), "x"),
+        ("06 Redis, 2 processes vs 1, burst deliveries/s",
+         ratio(results, "06x2", "06x1", middle, "deliveries_per_s"), "x"),
+    ]
+    lines += ["", f"At N = {middle}:", ""]
+    lines += [f"- {name}: {number(value, 2)}{unit if value is not None else ''}" for name, value, unit in checks]
+    p99 = {r["variant"]: r["p99_ms"] for r in results if r["n"] == middle}
+    lines.append("- p99 latency at the steady load: " + ", ".join(
+        f"{variant.label} {number(p99.get(variant.key))} ms" for variant in VARIANTS if variant.key in p99))
+    lines.append(f"- lost, all variants and sizes: {sum(r['lost'] for r in results)} "
+                 f"of {sum(r['expected'] for r in results):,} deliveries")
+    lines += [
+        "",
+        f"Steady load: {plan.steady_rate} deliveries per second for every N ({plan.steady_seconds:g} s, one "
+        f"sender at a time), after one unmeasured message. Bursts: {plan.senders} senders at once, about "
+        f"{plan.burst_deliveries:,} deliveries from at most {plan.burst_most} messages (the channel layer's "
+        f"capacity), repeated (at most {plan.most_bursts} times) until the servers have used "
+        f"{plan.enough_cpu:g} s of CPU, so that /proc's 10 ms ticks can count it. Server CPU: the daphne "
+        "processes (and redis-server for 06) during the bursts. Lost: of all the deliveries expected, "
+        "counted one by one. One load client (one Python process) drives every variant, so the ceiling's "
+        "deliveries per second are as much the client's limit as the server's.",
+        "",
+        f"Machine: {info['cpus']} CPUs, {info['cpu_model']}; {info['system']}; Python {info['python']}; "
+        + ", ".join(f"{name} {version}" for name, version in info["versions"].items())
+        + f". The whole run took {seconds:.0f} s.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results, path):
+    """The four measures against N, one line per variant; None when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    panels = [
+        ("connect_s", "connect all N (s)"), ("p99_ms", "p99 latency at steady load (ms)"),
+        ("deliveries_per_s", "burst deliveries per second"), ("cpu_us_per_delivery", "server CPU per delivery (µs)"),
+    ]
+    figure, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    for axis, (metric, title) in zip(axes.flat, panels):
+        for variant in VARIANTS:
+            points = [(r["n"], r[metric]) for r in results if r["variant"] == variant.key and r[metric] is not None]
+            if points:
+                axis.plot(*zip(*points), marker="o", label=variant.label)
+        axis.set_title(title)
+        axis.set_xlabel("clients in the room (N)")
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.grid(True, which="both", alpha=0.3)
+    axes.flat[0].legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+# ---------------------------------------------------------------- the run
+
+
+async def run_all(plan, variants, logs):
+    redis = services.start_redis() if any(v.redis for v in variants) else None
+    results = []
+    try:
+        for index, variant in enumerate(variants):
+            with serving(variant, redis, logs) as (ports, pids):
+                for n in plan.sizes:
+                    result = await measure(variant, ports, pids, n, plan, room=f"bench{index}n{n}")
+                    results.append(result)
+                    print(f"{variant.label:28} N={n:<4} connect {result['connect_s']:6.2f} s  "
+                          f"p50 {number(result['p50_ms']):>6} ms  p99 {number(result['p99_ms']):>6} ms  "
+                          f"burst {number(result['deliveries_per_s'], 0):>7}/s  "
+                          f"cpu {number(result['cpu_us_per_delivery']):>6} µs  lost {result['lost']}", flush=True)
+    finally:
+        if redis:
+            redis.stop()
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tutorial.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10,100,500", help="clients in the room, comma-separated")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where results go (default {OUT.relative_to(ROOT)})")
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes and loads: only shows that it runs")
+    args = parser.parse_args(argv)
+    plan = Plan(sizes=[int(size) for size in args.sizes.split(",")])
+    if args.tiny:
+        plan = Plan(sizes=[3], steady_rate=30, steady_seconds=0.3, burst_deliveries=60, senders=2, silence=2,
+                    most_bursts=2)
+    variants = VARIANTS
+    if not services.redis_binary():
+        print(f"No redis-server, so no Redis variants: {services.HOW_TO_GET_REDIS}.")
+        variants = [v for v in VARIANTS if not v.redis]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tutorial-bench-") as logs:
+        results = asyncio.run(run_all(plan, variants, logs))
+    info = machine()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps({"machine": info, "plan": plan.__dict__,
+                                                       "results": results}, indent=1) + "\n")
+    (args.out / "results.md").write_text(report(results, plan, info, time.monotonic() - started))
+    drawn = plot(results, args.out / "bench.png")
+    print(f"\nwrote {args.out / 'results.md'}, {args.out / 'results.json'}"
+          + (f" and {drawn}" if drawn else " (no plot: matplotlib is not installed; `make bench` installs it)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

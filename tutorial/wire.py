@@ -1,0 +1,37 @@
+"""Small tools for talking to a served step over a bare socket, shared by the checks and the docs generator."""
+
+import socket
+
+# The key from RFC 6455's own example: its Sec-WebSocket-Accept is s3pPLMBiTxaQ9kYGzzhZRbK+xOo=.
+SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def free_port():
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def raw_handshake(port, path, key=SAMPLE_KEY, origin="http://127.0.0.1:8000"):
+    """Send the opening handshake a browser on `origin` would send; return (request, response head)."""
+    host = origin.split("//", 1)[1]
+    request = (
+        f"GET {path} HTTP/1.1\r\n"
+        f"Host: {host}\r\n"
+        "Upgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n"
+        f"Origin: {origin}\r\n"
+        "\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.sendall(request.encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            response += chunk
+    return request, response.split(b"\r\n\r\n")[0].decode("latin-1") + "\r\n\r\n"
