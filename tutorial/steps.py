@@ -74,7 +74,7 @@ STEPS = [
         "05",
         "async",
         "Async consumers",
-        "AsyncWebsocketConsumer runs the handlers on the event loop, so one connection's wait holds up no other.",
+        "AsyncWebsocketConsumer runs the handlers on the event loop, so a handler that awaits holds up no other connection.",
         "/ws/chat/lobby/",
     ),
     Step(

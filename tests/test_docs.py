@@ -1,0 +1,163 @@
+"""The docs site: it builds strictly, agrees with the steps, works offline, and shows what it should.
+
+Run by `make test` in a process of its own, next to the steps' suites.
+"""
+
+import functools
+import http.server
+import os
+import re
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tutorial import docs_generate
+from tutorial.steps import ROOT, STEPS
+
+DOCS = ROOT / "docs"
+SNIPPET = re.compile(r'^\s*--8<-- "([^"]+)"', re.MULTILINE)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The site, built with --strict: any warning (a broken link, a missing include) fails."""
+    out = tmp_path_factory.mktemp("site")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert done.returncode == 0, "mkdocs build --strict failed:\n" + done.stdout + done.stderr
+    return out
+
+
+def test_site_builds_strictly(site):
+    assert (site / "index.html").is_file()
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+def test_every_step_has_a_page_with_its_generated_parts(step):
+    page = DOCS / step.docs_page
+    assert page.is_file(), f"step {step.name} needs a page at docs/{step.docs_page}"
+    text = page.read_text()
+    for marker in ["<!-- generated: tree -->", "<!-- generated: what-changed -->"]:
+        assert marker in text, f"docs/{step.docs_page} should hold {marker}"
+    assert "```mermaid" in text and "sequenceDiagram" in text, "each step page has a sequence diagram"
+    assert f'--8<-- "docs/generated/check-{step.number}.txt"' in text, "each step page shows its check run"
+
+
+def test_every_snippet_names_a_file_that_exists():
+    for page in DOCS.rglob("*.md"):
+        for path in SNIPPET.findall(page.read_text()):
+            assert (ROOT / path).is_file(), f"{page.relative_to(ROOT)} includes {path}, which does not exist"
+
+
+def test_no_project_code_is_typed_into_the_docs():
+    """Python and HTML blocks on the site come from steps/ through snippets, never typed by hand."""
+    fence = re.compile(r"^```(python|django|html)[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+    for page in DOCS.rglob("*.md"):
+        for _, body in fence.findall(page.read_text()):
+            lines = [line for line in body.splitlines() if line.strip()]
+            assert all(SNIPPET.match(line) for line in lines), (
+                f"{page.relative_to(ROOT)} has code typed by hand; include it from steps/ instead:\n{body}"
+            )
+
+
+def test_captured_handshake_is_up_to_date():
+    committed = (DOCS / "generated" / "handshake.txt").read_text()
+    assert committed == docs_generate.capture_handshake(), "docs/generated is stale: run `make generate`"
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+def test_captured_check_run_lists_the_current_checks(step):
+    from tutorial.runner import step_env, suite
+
+    committed = (DOCS / "generated" / f"check-{step.number}.txt").read_text()
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *suite(step)],
+                               cwd=ROOT, env=step_env(step, step.folder), capture_output=True, text=True)
+    assert docs_generate.check_ids(committed) == docs_generate.check_ids(collected.stdout), (
+        f"docs/generated/check-{step.number}.txt no longer lists step {step.name}'s checks: run `make generate`"
+    )
+
+
+@pytest.mark.parametrize("session", docs_generate.SESSIONS, ids=lambda session: session.slug)
+def test_captured_session_still_matches_its_step(session):
+    assert (DOCS / "generated" / "sessions" / f"{session.slug}.txt").is_file(), "run `make generate`"
+    if session.old:
+        step = next(step for step in STEPS if step.number == session.step)
+        assert session.old in (step.folder / session.file).read_text(), (
+            f"the mistake {session.slug} no longer applies to steps/{step.name}/{session.file}: "
+            "update it in tutorial/docs_generate.py, then run `make generate`"
+        )
+
+
+def test_built_pages_fetch_nothing_from_elsewhere(site):
+    external = re.compile(r'<(?:script|link|img)[^>]+(?:src|href)="(https?:)?//', re.IGNORECASE)
+    for page in site.rglob("*.html"):
+        found = external.search(page.read_text())
+        assert not found, f"{page.relative_to(site)} loads {found[0]}...: the site must work offline"
+
+
+@pytest.fixture(scope="session")
+def site_url(site):
+    handler = functools.partial(QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def wait(page, condition, hint, timeout=10):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(page, timeout).until(lambda driver: condition())
+    except Exception:
+        pytest.fail(hint)
+
+
+@pytest.mark.browser
+def test_step_page_shows_its_diff_and_its_diagram(browser, site_url):
+    browser.get(f"{site_url}/steps/04-groups/")
+    # The theme swaps each <pre class="mermaid"> for a <div class="mermaid"> holding the drawn
+    # SVG in a closed shadow root: a drawn diagram is a div with height and no source text.
+    wait(browser, lambda: browser.execute_script(
+        "const drawn = [...document.querySelectorAll('div.mermaid')];"
+        "return drawn.length > 0 && drawn.every(d => d.offsetHeight > 100 && !d.textContent.trim())"
+        " && !document.querySelector('pre.mermaid')"),
+        "the sequence diagram should be drawn (mermaid.min.js loaded from the site itself)")
+    diff_text = browser.execute_script(
+        "return [...document.querySelectorAll('.language-diff')].map(e => e.textContent).join('')")
+    assert "+        async_to_sync(self.channel_layer.group_add)" in diff_text, (
+        "step 04's page should show the generated diff that adds group_add"
+    )
+
+
+@pytest.mark.browser
+def test_search_finds_group_send(browser, site_url):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{site_url}/")
+    # Pressing "/" opens the search box at any window width, as the theme's keyboard shortcut.
+    wait(browser, lambda: browser.execute_script("return document.readyState") == "complete", "page loads")
+    browser.find_element(By.TAG_NAME, "body").send_keys("/")
+    box = browser.find_element(By.CSS_SELECTOR, "input.md-search__input")
+    wait(browser, lambda: box.is_displayed(), "pressing / should open the search box")
+    box.send_keys("group_send")
+    wait(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, ".md-search-result__item")) > 0,
+         "the search box should find pages that mention group_send")
+
+
+@pytest.mark.browser
+def test_every_resource_comes_from_the_site_itself(browser, site_url):
+    browser.get(f"{site_url}/steps/01-consumer/")
+    wait(browser, lambda: browser.execute_script("return document.readyState") == "complete", "page loads")
+    urls = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    foreign = [url for url in urls if not url.startswith(site_url)]
+    assert not foreign, f"the page fetched from elsewhere, so it would break offline: {foreign}"
+

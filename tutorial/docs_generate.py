@@ -1,0 +1,309 @@
+"""Outputs shown on the docs site that need something to run: `make generate` writes them.
+
+    docs/generated/handshake.txt       a real opening handshake with step 01's daphne
+    docs/generated/check-NN.txt        what `make check STEP=NN` prints when the step passes
+    docs/generated/sessions/NAME.txt   what a client and the server console show in a session
+                                       with a step, as it is or with a common mistake made on purpose
+    docs/generated/finished-chat.png   two browser windows in the last step's lobby, for the home page
+
+They are committed; tests/test_docs.py fails when they no longer match the
+steps (run `make generate` then). Diffs and trees need no such care: the
+mkdocs hook in tutorial/docs_hooks.py makes them while the site builds.
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .steps import ROOT, STEPS, find
+from .wire import free_port, raw_handshake
+
+GENERATED = ROOT / "docs" / "generated"
+def wait_for_port(port, process):
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("runserver did not start")
+            time.sleep(0.05)
+
+
+def serve(folder, log, env=()):
+    """Start `manage.py runserver` for the project in `folder`; return (process, port).
+
+    `env`: (name, value) pairs set for the server on top of this process's environment."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+        # A REDIS_URL in the caller's shell must not change what a capture shows.
+        env={**{k: v for k, v in os.environ.items() if k != "REDIS_URL"}, "PYTHONUNBUFFERED": "1", **dict(env)},
+    )
+    wait_for_port(port, process)
+    return process, port
+
+
+def stop(process):
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def capture_handshake():
+    step = find("01")
+    process, port = serve(step.folder, subprocess.DEVNULL)
+    try:
+        request, response = raw_handshake(port, step.ws_path)
+    finally:
+        stop(process)
+    text = "# the browser sends\n" + request.replace("\r\n", "\n")
+    text += "# daphne answers\n" + response.replace("\r\n", "\n")
+    return text.rstrip("\n") + "\n"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A client session with a copy of a step, where `old` becomes `new` in `file` (a mistake made
+    on purpose), or with the step as it is when `old` is empty."""
+
+    slug: str
+    step: str
+    file: str
+    old: str
+    new: str
+    path: str = ""  # the WebSocket path the client opens; the step's room path when empty
+    frames: tuple = ('{"message": "hello"}',)
+    origin: str = "http://127.0.0.1:8000"
+    env: tuple = ()  # (name, value) pairs for the server's environment, e.g. (("REDIS_URL", "..."),)
+
+
+SESSIONS = [
+    Session("working-00", "00", "", "", ""),
+    Session("working-01", "01", "", "", ""),
+    Session("working-02", "02", "", "", ""),
+    Session("working-03", "03", "", "", ""),
+    Session("working-04", "04", "", "", ""),
+    Session("daphne-not-installed", "01", "mysite/settings.py", '    "daphne",\n', ""),
+    Session("as-asgi-forgotten", "01", "mysite/asgi.py",
+            '"websocket": ChatConsumer.as_asgi(),', '"websocket": ChatConsumer,'),
+    Session("dict-sent-as-text", "01", "chat/consumers.py",
+            'self.send(text_data=json.dumps({"message": data["message"]}))',
+            'self.send(text_data={"message": data["message"]})'),
+    Session("close-instead-of-accept", "01", "chat/consumers.py",
+            '        self.accept()\n        logger.info("connect: %s accepted", self.scope["path"])\n',
+            "        self.close()\n"),
+    Session("foreign-origin", "02", "mysite/asgi.py", "", "", origin="http://evil.example"),
+    Session("as-asgi-forgotten-in-routing", "02", "chat/routing.py",
+            "consumers.ChatConsumer.as_asgi()),", "consumers.ChatConsumer),"),
+    Session("route-with-leading-slash", "02", "chat/routing.py",
+            r're_path(r"^ws/chat/', r're_path(r"^/ws/chat/'),
+    Session("route-without-anchors", "02", "chat/routing.py",
+            r're_path(r"^ws/chat/(?P<room_name>\w+)/$"', r're_path(r"ws/chat/(?P<room_name>\w+)/"',
+            path="/ws/chat/lobby/typo/"),
+    Session("no-catch-all-route", "02", "chat/routing.py",
+            '    re_path(r"", consumers.NoRouteConsumer.as_asgi()),\n', "", path="/ws/nowhere/"),
+    Session("auth-middleware-forgotten", "02", "mysite/asgi.py",
+            "AuthMiddlewareStack(URLRouter(websocket_urlpatterns))", "URLRouter(websocket_urlpatterns)"),
+    # A typo in the setting's name is as good as no setting: Channels reads CHANNEL_LAYERS only.
+    Session("no-channel-layers", "03", "mysite/settings.py", "CHANNEL_LAYERS = {", "CHANNEL_LAYER = {"),
+    Session("async-to-sync-forgotten", "03", "chat/consumers.py",
+            "async_to_sync(self.channel_layer.send)(self.channel_name, event)",
+            "self.channel_layer.send(self.channel_name, event)"),
+    Session("type-with-no-handler", "03", "chat/consumers.py",
+            '"type": "chat.message",', '"type": "chat.messages",'),
+    Session("room-not-checked", "04", "chat/consumers.py",
+            "            protocol.check_room_name(self.room_name)\n",
+            "            pass  # the room check, left out\n", path="/ws/chat/café/"),
+    Session("group-send-without-async-to-sync", "04", "chat/consumers.py",
+            "async_to_sync(self.channel_layer.group_send)(self.group_name, event)",
+            "self.channel_layer.group_send(self.group_name, event)"),
+    Session("working-05", "05", "", "", ""),
+    Session("group-send-without-await", "05", "chat/consumers.py",
+            "await self.channel_layer.group_send(self.group_name, event)",
+            "self.channel_layer.group_send(self.group_name, event)"),
+    # Step 04's call kept in an async consumer (imported where it is used, so that one edit makes the mistake).
+    Session("async-to-sync-in-async-consumer", "05", "chat/consumers.py",
+            "            await self.channel_layer.group_send(self.group_name, event)\n",
+            "            from asgiref.sync import async_to_sync\n\n"
+            "            async_to_sync(self.channel_layer.group_send)(self.group_name, event)\n"),
+    # A database query made straight from a coroutine, without database_sync_to_async.
+    Session("orm-in-async-consumer", "05", "chat/consumers.py",
+            "        self.username = username(self.scope)\n",
+            "        from django.contrib.auth.models import User\n\n"
+            "        self.username = username(self.scope)\n"
+            "        self.users = User.objects.count()\n"),
+    # REDIS_URL names a port where no Redis listens: port 1, fixed so that the capture is the same every time.
+    Session("redis-not-running", "06", "", "", "", env=(("REDIS_URL", "redis://127.0.0.1:1/0"),)),
+    # The layer is made at the first connection, before any Redis is asked: no server needed.
+    Session("redis-hosts-not-a-list", "06", "mysite/settings.py",
+            '"hosts": [{"address": REDIS_URL, "max_connections": 1000}],', '"hosts": REDIS_URL,',
+            env=(("REDIS_URL", "redis://127.0.0.1:6379/0"),)),
+]
+
+# Lines of the runserver console that every run prints, whatever happens.
+BANNER = re.compile(
+    r"^(Watching for|Performing system checks|System check identified|You have \d+ unapplied|"
+    r"Run 'python manage.py migrate'|[A-Z][a-z]+ \d+, \d{4} - |Django version|Starting |Quit the server|$)"
+)
+
+
+def client_sees(port, session, path):
+    """What a WebSocket client experiences: the handshake's answer, the frames back, the close."""
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    seen = []
+    try:
+        with connect(f"ws://127.0.0.1:{port}{path}", origin=session.origin, open_timeout=5) as ws:
+            seen.append("handshake: 101 Switching Protocols")
+            for frame in session.frames:
+                ws.send(frame)
+                seen.append(f"sent: {frame}")
+            try:
+                while True:
+                    seen.append(normalise(f"received: {ws.recv(timeout=1.5)}"))
+            except TimeoutError:
+                seen.append("received: nothing more (waited 1.5 s)")
+    except InvalidStatus as refused:
+        seen.append(f"handshake refused: HTTP {refused.response.status_code}")
+    except ConnectionClosed as closed:
+        code = closed.rcvd.code if closed.rcvd else 1006
+        seen.append(f"connection closed: code {code}")
+    return seen
+
+
+def server_says(log_text):
+    """The console lines worth reading: what is not the banner, and of a traceback its first and last line."""
+    keep, in_traceback = [], False
+    lines = log_text.splitlines()
+    for index, line in enumerate(lines):
+        if BANNER.match(line):
+            continue
+        if line.startswith("Traceback"):
+            in_traceback = True
+            keep.append(line)
+            keep.append("  ...")
+            continue
+        if in_traceback:
+            if line.startswith(" ") or line.startswith("^") or not line.strip():
+                continue
+            in_traceback = False
+        keep.append(line)
+    return [normalise(line) for line in keep]
+
+
+def normalise(line):
+    """Take out what changes from run to run: ports, dates, the random part of channel names."""
+    line = re.sub(r"\[127\.0\.0\.1:\d+\]", "[127.0.0.1:PORT]", line)
+    line = re.sub(r"\[\d\d/\w{3}/\d{4} [\d:]{8}\]", "[DATE]", line)
+    return re.sub(r"(specific\.[\w.]*!)\w+", r"\1RANDOM", line)
+
+
+def capture_session(session):
+    step = find(session.step)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / step.name
+        shutil.copytree(step.folder, folder, ignore=shutil.ignore_patterns("db.sqlite3", "__pycache__"))
+        if session.old:
+            target = folder / session.file
+            text = target.read_text()
+            assert session.old in text, f"session {session.slug}: {session.old!r} is no longer in {session.file}"
+            target.write_text(text.replace(session.old, session.new, 1))
+        log_path = Path(tmp) / "runserver.log"
+        with open(log_path, "w") as log:
+            process, port = serve(folder, log, session.env)
+            try:
+                seen = client_sees(port, session, session.path or step.ws_path)
+                time.sleep(0.5)  # let the console catch up with the last event
+            finally:
+                stop(process)
+        console = server_says(log_path.read_text(errors="replace"))
+    return ("# a WebSocket client sees\n" + "\n".join(seen)
+            + "\n# the runserver console shows\n" + "\n".join(console) + "\n")
+
+
+def screenshot_finished_chat(path):
+    """Two windows chat in the last step's lobby; the picture shows the second, with its event log."""
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+
+    step = STEPS[-1]
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--window-size=900,820", "--hide-scrollbars"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(shutil.which("chromedriver")))
+    process, port = serve(step.folder, subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/chat/lobby/"
+        driver.get(url)
+        first = driver.current_window_handle
+        driver.switch_to.new_window("window")
+        driver.get(url)
+        second = driver.current_window_handle
+        time.sleep(0.5)
+        driver.switch_to.window(first)
+        driver.find_element(By.ID, "chat-message-input").send_keys("Hello from the first window\n")
+        time.sleep(0.3)
+        driver.switch_to.window(second)
+        driver.find_element(By.ID, "chat-message-input").send_keys("And hello back\n")
+        time.sleep(0.3)
+        driver.execute_script("socket.send('this is not JSON')")
+        time.sleep(0.5)
+        driver.save_screenshot(str(path))
+    finally:
+        driver.quit()
+        stop(process)
+
+
+def capture_check(step):
+    """A real `make check STEP=NN` run, with this machine's paths and timings taken out."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tutorial", "check", step.number],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"step {step.name} does not pass its checks:\n{done.stdout}{done.stderr}")
+    keep = []
+    for line in done.stdout.splitlines():
+        if line.startswith(("tests/", "=")) and "test session starts" not in line:
+            line = re.sub(r" in [\d.]+s( \(.*\))?", "", line)
+            keep.append(line.rstrip())
+    return f"$ make check STEP={step.number}\n" + "\n".join(keep) + "\n"
+
+
+def check_ids(text):
+    """The check names in a captured run (or in `pytest --collect-only -q` output)."""
+    return sorted(set(re.findall(r"^(tests/\S+::\S+)", text, re.MULTILINE)))
+
+
+def main():
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    (GENERATED / "handshake.txt").write_text(capture_handshake())
+    print("wrote docs/generated/handshake.txt")
+    screenshot_finished_chat(GENERATED / "finished-chat.png")
+    print("wrote docs/generated/finished-chat.png")
+    (GENERATED / "sessions").mkdir(exist_ok=True)
+    for session in SESSIONS:
+        (GENERATED / "sessions" / f"{session.slug}.txt").write_text(capture_session(session))
+        print(f"wrote docs/generated/sessions/{session.slug}.txt")
+    for step in STEPS:
+        (GENERATED / f"check-{step.number}.txt").write_text(capture_check(step))
+        print(f"wrote docs/generated/check-{step.number}.txt")
+
+
+if __name__ == "__main__":
+    main()

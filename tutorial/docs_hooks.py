@@ -1,0 +1,168 @@
+"""A mkdocs hook: writes the parts of each step's page that come from the steps themselves.
+
+A step page (docs/steps/NN-name.md) holds markers, each alone on a line:
+
+    <!-- generated: tree -->          the step's files, marked new (+) or changed (~)
+    <!-- generated: what-changed -->  for each added or changed file, a heading and two
+                                      tabs: the whole new file with its new lines
+                                      highlighted, and the diff
+
+The hook replaces them while the site builds, so they always match steps/.
+The code itself is never copied here: each file comes in through a snippet
+line (--8<--) that pymdownx.snippets resolves, with check_paths on.
+"""
+
+import difflib
+import re
+
+from tutorial.steps import STEPS
+
+MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
+SKIP = {"__pycache__", "db.sqlite3"}
+LEXERS = {".py": "python", ".html": "django", ".txt": "text"}
+
+
+def step_files(folder):
+    """The step's files, as paths relative to its folder, in a stable order."""
+    return sorted(
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if path.is_file() and not SKIP.intersection(path.relative_to(folder).parts)
+    )
+
+
+def read_lines(path):
+    return path.read_text().splitlines(keepends=True) if path.is_file() else []
+
+
+def changes(step, before):
+    """(file, status) for every file the step adds ("new") or changes ("changed")."""
+    found = []
+    for name in step_files(step.folder):
+        old = before.folder / name if before else None
+        if old is None or not old.is_file():
+            found.append((name, "new"))
+        elif old.read_text() != (step.folder / name).read_text():
+            found.append((name, "changed"))
+    return found
+
+
+def removed(step, before):
+    if before is None:
+        return []
+    return [name for name in step_files(before.folder) if not (step.folder / name).is_file()]
+
+
+def added_lines(old_lines, new_lines):
+    """1-based numbers of the lines of the new file that the diff adds or changes."""
+    numbers = []
+    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+    for tag, _, _, start, end in matcher.get_opcodes():
+        if tag in ("replace", "insert"):
+            numbers.extend(range(start + 1, end + 1))
+    return numbers
+
+
+def line_ranges(numbers):
+    """[3, 4, 5, 9] -> "3-5 9", the form pymdownx.highlight's hl_lines takes."""
+    ranges, start, previous = [], None, None
+    for number in numbers:
+        if start is None:
+            start = previous = number
+        elif number == previous + 1:
+            previous = number
+        else:
+            ranges.append(f"{start}-{previous}" if previous > start else str(start))
+            start = previous = number
+    if start is not None:
+        ranges.append(f"{start}-{previous}" if previous > start else str(start))
+    return " ".join(ranges)
+
+
+def unified_diff(step, before, name):
+    old_lines = read_lines(before.folder / name) if before else []
+    old_label = f"steps/{before.name}/{name}" if before and old_lines else "/dev/null"
+    return "".join(difflib.unified_diff(
+        old_lines, read_lines(step.folder / name), old_label, f"steps/{step.name}/{name}", n=3,
+    ))
+
+
+def indent(text, prefix="    "):
+    return "".join(prefix + line if line.strip() else line for line in text.splitlines(keepends=True))
+
+
+def what_changed(step, before):
+    if before is None:
+        return "This is the first step: every file is new. Its files are listed above.\n"
+    blocks = []
+    for name, status in changes(step, before):
+        path = step.folder / name
+        lexer = LEXERS.get(path.suffix, "text")
+        lines = read_lines(path)
+        old_lines = read_lines(before.folder / name)
+        # A new file is all new: highlighting every line would hide nothing and help nobody.
+        highlighted = "" if status == "new" else line_ranges(added_lines(old_lines, lines))
+        title = f"steps/{step.name}/{name}"
+        options = f'title="{title}" linenums="1"' + (f' hl_lines="{highlighted}"' if highlighted else "")
+        full = (
+            f'```{lexer} {options}\n'
+            f'--8<-- "{title}"\n'
+            "```\n"
+        )
+        diff = "```diff\n" + unified_diff(step, before, name) + "```\n"
+        # Tabs with the same label are linked: choosing "Diff" once shows every file's diff.
+        blocks.append(
+            f"### `{name}` ({status})\n\n"
+            f'=== "Whole file"\n\n{indent(full)}\n=== "Diff"\n\n{indent(diff)}\n'
+        )
+    for name in removed(step, before):
+        blocks.append(f"### `{name}` (removed)\n")
+    if not blocks:
+        return "Nothing changed in the files since the step before.\n"
+    return "\n".join(blocks)
+
+
+def tree(step, before):
+    status = dict(changes(step, before)) if before else {}
+    lines = [f"steps/{step.name}/"]
+    names = step_files(step.folder)
+    shown_dirs = set()
+    for name in names:
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder not in shown_dirs:
+                shown_dirs.add(folder)
+                lines.append("    " * depth + parts[depth - 1] + "/")
+        mark = {"new": "   + new", "changed": "   ~ changed"}.get(status.get(name), "")
+        lines.append("    " * len(parts) + parts[-1] + mark)
+    return "```text\n" + "\n".join(lines) + "\n```\n"
+
+
+GENERATORS = {"tree": tree, "what-changed": what_changed}
+
+
+def page_step(page):
+    """The step a docs page is about (docs/steps/NN-name.md), and the one before it."""
+    match = re.fullmatch(r"steps/(\d\d)-[a-z-]+\.md", page.file.src_uri)
+    if not match:
+        return None, None
+    for index, step in enumerate(STEPS):
+        if step.number == match[1]:
+            return step, STEPS[index - 1] if index else None
+    raise ValueError(f"{page.file.src_uri} names no step in tutorial/steps.py")
+
+
+def on_page_markdown(markdown, page, config, files):
+    step, before = page_step(page)
+
+    def replace(match):
+        kind = match[1]
+        if kind not in GENERATORS:
+            raise ValueError(f"{page.file.src_uri}: unknown marker <!-- generated: {kind} -->")
+        if step is None:
+            raise ValueError(f"{page.file.src_uri}: <!-- generated: {kind} --> only works on step pages")
+        return GENERATORS[kind](step, before)
+
+    return MARKER.sub(replace, markdown)
+
