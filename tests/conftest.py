@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from tutorial.steps import find
-from tutorial.wire import free_port, raw_handshake
+from tutorial.wire import free_port, raw_handshake, stop, wait_for_port
 
 STEP = find(os.environ.get("TUTORIAL_STEP", "latest"))
 STEP_DIR = Path(os.environ.get("TUTORIAL_STEP_DIR", STEP.folder))
@@ -172,16 +171,10 @@ class Server:
 def wait_until_listening(port, process, log_path):
     """Wait until the server process accepts connections on the port; return it as a Server."""
     live = Server(port, log_path, process)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return live
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("the server did not start:\n" + live.log())
-            time.sleep(0.05)
+    if not wait_for_port(port, process):
+        stop(process)
+        pytest.fail("the server did not start:\n" + live.log())
+    return live
 
 
 @pytest.fixture(scope="session")
@@ -201,11 +194,7 @@ def server(tmp_path_factory):
         )
     live = wait_until_listening(port, process, log_path)
     yield live
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
 
 
 def handshake(server, path):
@@ -373,12 +362,7 @@ def start_server(tmp_path_factory):
 
     yield _start
     for process in started:
-        process.terminate()
-    for process in started:
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,9 @@
 import base64
 import hashlib
 import json
-import subprocess
-import sys
 
 import pytest
-from conftest import STEP, STEP_DIR, free_port, handshake, receive_json, wait_until_listening
+from conftest import STEP, handshake, receive_json
 
 # Every way a frame can be wrong, and the error code chat/protocol.py answers it with.
 BAD_FRAMES = {
@@ -102,26 +100,10 @@ def test_handshake_answers_101_with_the_accept_key(server):
     assert headers.get("upgrade", "").lower() == "websocket"
 
 
-def test_daphne_serves_mysite_asgi_application_directly(tmp_path):
+def test_daphne_serves_mysite_asgi_application_directly(start_server):
     """`daphne mysite.asgi:application`, as in production, not only through runserver."""
-    port = free_port()
-    with open(tmp_path / "daphne.log", "w") as log:
-        daphne = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mysite.asgi:application"],
-            cwd=STEP_DIR, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        server = wait_until_listening(port, daphne, tmp_path / "daphne.log")
-        _, _, response = handshake(server, STEP.ws_path)
-    finally:
-        # daphne can hang on SIGTERM while a sync consumer's worker thread is
-        # still busy, so it gets a moment to stop cleanly and is then killed.
-        daphne.terminate()
-        try:
-            daphne.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            daphne.kill()
-            daphne.wait()
+    server = start_server()
+    _, _, response = handshake(server, STEP.ws_path)
     assert " 101 " in response.splitlines()[0], (
         "daphne mysite.asgi:application should accept the handshake: mysite/asgi.py's "
         '`application` must route "websocket" to a consumer'

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from . import services
 from .steps import ROOT, find
+from .wire import free_port, stop, wait_for_port
 
 OUT = ROOT / "docs" / "assets" / "bench"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -83,28 +84,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime and stime, fields 14 and 15
 
 
-def wait_for_port(port, process, log_path, timeout=30):
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"the server did not start:\n{Path(log_path).read_text()[-2000:]}")
-            time.sleep(0.05)
-
-
 @contextlib.contextmanager
 def serving(variant, redis, logs):
     """Start the variant's server processes; yield (ports, pids whose CPU counts); stop them."""
     processes, ports = [], []
     try:
         for index in range(variant.processes):
-            port = services.free_port()
+            port = free_port()
             env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
             if variant.step is None:
                 command, cwd = [sys.executable, "-m", "tutorial.bare_chat", str(port)], ROOT
@@ -121,21 +107,14 @@ def serving(variant, redis, logs):
             with open(log_path, "w") as log:
                 process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
             processes.append(process)
-            wait_for_port(port, process, log_path)
+            if not wait_for_port(port, process):
+                raise RuntimeError(f"the server did not start:\n{Path(log_path).read_text()[-2000:]}")
             ports.append(port)
         pids = [process.pid for process in processes] + ([redis.process.pid] if variant.redis else [])
         yield ports, pids
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                # A sync consumer's daphne can hang on exit while disconnects still wait for
-                # its worker thread; it has nothing left to say by then, so it is killed.
-                process.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 # ---------------------------------------------------------------- the load client

@@ -14,7 +14,6 @@ mkdocs hook in tutorial/docs_hooks.py makes them while the site builds.
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,21 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .steps import ROOT, STEPS, find
-from .wire import free_port, raw_handshake
+from .wire import free_port, raw_handshake, stop, wait_for_port
 
 GENERATED = ROOT / "docs" / "generated"
-def wait_for_port(port, process):
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("runserver did not start")
-            time.sleep(0.05)
-
-
 def serve(folder, log, env=()):
     """Start `manage.py runserver` for the project in `folder`; return (process, port).
 
@@ -49,16 +36,10 @@ def serve(folder, log, env=()):
         # A REDIS_URL in the caller's shell must not change what a capture shows.
         env={**{k: v for k, v in os.environ.items() if k != "REDIS_URL"}, "PYTHONUNBUFFERED": "1", **dict(env)},
     )
-    wait_for_port(port, process)
+    if not wait_for_port(port, process):
+        stop(process)
+        raise SystemExit(f"runserver did not start in {folder}")
     return process, port
-
-
-def stop(process):
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def capture_handshake():

@@ -10,17 +10,12 @@ import subprocess
 import tempfile
 import time
 
+from .wire import free_port, stop
+
 HOW_TO_GET_REDIS = (
     "install Debian's redis-server (sudo apt-get install redis-server), "
     "or set REDIS_URL=redis://HOST:PORT/0 to use a Redis you already run"
 )
-
-
-def free_port():
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Redis:
@@ -39,13 +34,7 @@ class Redis:
         return redis.Redis.from_url(self.url)
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         self._folder.cleanup()
 
 

@@ -1,6 +1,9 @@
-"""Small tools for talking to a served step over a bare socket, shared by the checks and the docs generator."""
+"""Small tools for serving a step and talking to it over a bare socket, shared by the checks,
+the docs generator, the benchmark and `make run`."""
 
 import socket
+import subprocess
+import time
 
 # The key from RFC 6455's own example: its Sec-WebSocket-Accept is s3pPLMBiTxaQ9kYGzzhZRbK+xOo=.
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -11,6 +14,33 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def wait_for_port(port, process, timeout=30):
+    """Wait until `process` accepts connections on `port`: True, or False if it died or took too long."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
+def stop(process, grace=3):
+    """Ask a server process to stop, and kill it if it has not within `grace` seconds.
+
+    daphne can hang on SIGTERM while a sync consumer's worker thread is still busy.
+    """
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def raw_handshake(port, path, key=SAMPLE_KEY, origin="http://127.0.0.1:8000"):
