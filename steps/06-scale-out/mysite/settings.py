@@ -131,7 +131,13 @@ if REDIS_URL:
                 # group_discard does, and the group keeps a channel nobody
                 # reads, for group_expiry (a day). So allow one per WebSocket a
                 # process may serve; each is a socket, so mind `ulimit -n`.
-                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+                # socket_timeout: a consumer waits for its next message with
+                # a blocking pop that Redis holds open for up to 5 s. redis-py
+                # 8 gives up on any read after 5 s by default, so an idle
+                # consumer would crash ("Timeout reading from ...", close
+                # 1011) and never leave its group. A timeout well above those
+                # 5 s keeps quiet sockets open, and still notices a dead Redis.
+                "hosts": [{"address": REDIS_URL, "max_connections": 1000, "socket_timeout": 15}],
                 # How many messages may wait: in Redis, for all of a process's
                 # channels together, then in the process, for each one. Past it,
                 # group_send drops the message, saying so only in an INFO log
