@@ -22,10 +22,14 @@ class ChatConsumer(WebsocketConsumer):
         # (Closing here instead would refuse the handshake with HTTP 403.)
         self.accept()
         logger.info("connect: %s accepted", self.scope["path"])
+        # One flood budget per connection: a consumer instance lives exactly
+        # as long as its connection, so its attributes are per-connection state.
+        self.budget = protocol.FrameBudget()
 
     def receive(self, text_data=None, bytes_data=None):
         # One call per frame: text frames arrive as str, binary ones as bytes.
         try:
+            self.budget.spend()
             data = protocol.parse_frame(text_data, bytes_data)
         except protocol.ProtocolError as error:
             # A client's mistake is answered, not raised: an exception here
@@ -37,7 +41,9 @@ class ChatConsumer(WebsocketConsumer):
         self.send(text_data=json.dumps({"message": data["message"]}))
 
     def disconnect(self, close_code):
-        # Called however the connection ends: tab closed (1001), the page's
-        # socket.close(1000) (1000), network gone (1006). Clean up here;
-        # nothing can be sent any more.
+        # Called when daphne reports the end of the connection, with the
+        # client's close code: the page's socket.close(1000) (1000), tab
+        # closed (1001), network gone without a close frame (1006). Clean up
+        # here; nothing can be sent any more. Not called if a handler raised
+        # (daphne closes with 1011) or the consumer was cancelled.
         logger.info("disconnect: code %s", close_code)

@@ -10,9 +10,10 @@ from . import consumers
 
 websocket_urlpatterns = [
     # as_asgi() is to a consumer what as_view() is to a class-based view:
-    # it builds one consumer instance per connection. \w+ lets any letter
-    # through, "café" too; the consumer checks what a group name allows.
-    re_path(r"^ws/chat/(?P<room_name>\w+)/$", consumers.ChatConsumer.as_asgi()),
+    # it builds one consumer instance per connection. [^/]+ lets any one
+    # path segment through ("café", "my room"), so that the consumer can
+    # answer every bad name the same way: chat/rooms.py's rule, and 4400.
+    re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", consumers.ChatConsumer.as_asgi()),
     re_path(r"^ws/whoami/$", consumers.WhoAmIConsumer.as_asgi()),
     # Last, and matching any path: without it, a path that matches nothing
     # makes URLRouter raise ValueError, a traceback and a bare failed handshake.

@@ -11,6 +11,7 @@ the same chat, but connections no longer wait on each other's handlers.
 import json
 import logging
 
+from autobahn.exception import Disconnected
 from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -47,6 +48,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # accept(), send() and close() are coroutines here: await each one.
         await self.accept()
         logger.info("connect: %s accepted", self.scope["path"])
+        # One flood budget per connection: a consumer instance lives exactly
+        # as long as its connection, so its attributes are per-connection state.
+        self.budget = protocol.FrameBudget()
         try:
             protocol.check_room_name(self.room_name)
         except protocol.ProtocolError as error:
@@ -65,14 +69,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # The layer's methods are coroutines already: await them as they are,
         # with no async_to_sync and no trip through the worker thread.
         await self.channel_layer.group_add(self.group_name, self.channel_name)
-        # With a channel layer configured, each consumer gets an address of
-        # its own, self.channel_name, and listens on it. Tell the browser,
-        # so that it can hand the address to another connection.
-        await self.send(text_data=json.dumps({"channel_name": self.channel_name}))
+        # With a channel layer configured, each consumer gets a name of its
+        # own, self.channel_name, and listens on it. Tell the browser, with
+        # the signed address that another tab may put in "to" (protocol.py).
+        hello = {
+            "channel_name": self.channel_name,
+            "address": protocol.address(self.room_name, self.channel_name),
+        }
+        await self.send(text_data=json.dumps(hello))
 
     async def receive(self, text_data=None, bytes_data=None):
         # One call per frame: text frames arrive as str, binary ones as bytes.
         try:
+            self.budget.spend()
             data = protocol.parse_frame(text_data, bytes_data)
         except protocol.ProtocolError as error:
             # A client's mistake is answered, not raised: an exception here
@@ -101,10 +110,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def send_direct(self, to, event):
         try:
-            await self.channel_layer.send(to, event)
-        except TypeError:
-            # The layer refuses a name that cannot be a channel name.
-            error = protocol.ProtocolError("bad_recipient", '"to" must be a channel name')
+            # Only to an address this room gave out, never a name the client
+            # made up: recipient() checks the signature and returns the name.
+            channel = protocol.recipient(self.room_name, to)
+            await self.channel_layer.send(channel, event)
+        except protocol.ProtocolError as error:
             await self.send(text_data=error.as_json())
             return
         except ChannelFull:
@@ -115,6 +125,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # The layer cannot tell whether anyone still listens on that name:
         # a message to a closed tab just waits there until it expires.
         await self.channel_layer.send(self.channel_name, event)  # the sender's copy
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        # From this step on a consumer also sends when another connection
+        # tells it to (chat_message), so a send can cross its own client's
+        # close frame on the wire. Once that close has begun, daphne refuses
+        # to send (autobahn's Disconnected; Channels issue 1820) and the
+        # consumer would crash with a traceback. No one is left to read it.
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except Disconnected:
+            pass
 
     async def chat_message(self, event):
         # Runs for every "chat.message" event that arrives on this consumer's
@@ -127,13 +148,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, close_code):
-        # Called however the connection ends: tab closed (1001), the page's
-        # socket.close(1000) (1000), network gone (1006). Clean up here;
-        # nothing can be sent any more.
+        # Called when daphne reports the end of the connection, with the
+        # client's close code: the page's socket.close(1000) (1000), tab
+        # closed (1001), network gone without a close frame (1006). Clean up
+        # here; nothing can be sent any more. Not called if a handler raised
+        # (daphne closes with 1011) or the consumer was cancelled.
         logger.info("disconnect: code %s", close_code)
         # Leave the room's group. Forgotten, the layer would go on queueing
         # the room's messages for a channel that nobody reads any more.
         await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    async def __call__(self, scope, receive, send):
+        # The consumer's ASGI entry point: the coroutine daphne runs for the
+        # connection, with Channels' connect/receive/disconnect loop inside.
+        # disconnect() runs only when that loop reads the end of the
+        # connection. If a handler raises, or daphne cancels the consumer,
+        # it never does, and the group would keep a channel that nobody
+        # reads (for a day, on Redis). So leave the room here too.
+        try:
+            await super().__call__(scope, receive, send)
+        except BaseException:  # an exception, or asyncio's CancelledError
+            if hasattr(self, "group_name"):
+                await self.channel_layer.group_discard(self.group_name, self.channel_name)
+            raise
 
 
 class WhoAmIConsumer(AsyncWebsocketConsumer):
