@@ -44,6 +44,11 @@ STEP_DIR = Path(os.environ.get("TUTORIAL_STEP_DIR", STEP.folder))
 # and allows the host "testserver", so that is where in-process pages live.
 ORIGIN = "http://testserver"
 TIMEOUT = 3  # seconds to wait for anything that should happen at once
+# How long the `long` checks keep a room quiet: past every timer an idle
+# connection meets. Channels' Redis layer waits for a message in blocking
+# pops of 5 s, under redis-py's socket_timeout (15 s in step 06's settings);
+# daphne pings a quiet client after 20 s and waits 30 s more for its pong.
+IDLE_SECONDS = 55
 # From step 03 on, a room connection's first message tells it its channel name.
 SENDS_CHANNEL_NAME = STEP.number >= "03"
 
@@ -103,6 +108,7 @@ async def connect(transactional_db):
         if connected and hello and SENDS_CHANNEL_NAME:
             first = await receive_json(communicator, 'connect() should first send {"channel_name": ...}')
             communicator.channel_name = first.get("channel_name")
+            communicator.address = first.get("address")  # what another connection puts in "to"
         return communicator
 
     yield _connect
@@ -228,6 +234,7 @@ async def ws_open(live, path=STEP.ws_path, origin=None, hello=True, **options):
         if hello and SENDS_CHANNEL_NAME:
             first = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
             ws.channel_name = first.get("channel_name")
+            ws.address = first.get("address")
         yield ws
 
 
@@ -412,3 +419,16 @@ async def chat_burst(room, senders, each):
 
     await asyncio.gather(*(send(s, ws) for s, ws in enumerate(room[:senders])))
     return sent, await asyncio.gather(*counting)
+
+
+async def chat_both_ways(alice, bob, line):
+    """alice and bob (live WebSockets in one room) each say `line`; both must hear both."""
+    said = {f"{line} from {who}" for who in ("alice", "bob")}
+    await alice.send(json.dumps({"message": f"{line} from alice"}))
+    await bob.send(json.dumps({"message": f"{line} from bob"}))
+    for name, listener in (("alice", alice), ("bob", bob)):
+        heard = set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            while heard != said:
+                heard.add(json.loads(await asyncio.wait_for(listener.recv(), TIMEOUT)).get("message"))
+        assert heard == said, f"{name} heard {heard or 'nothing'} of {said}: the room should reach every member"

@@ -30,13 +30,34 @@ def test_room_page_script_uses_the_browser_websocket_api(client):
         assert piece in html, f"the room page's script should use {piece}: see chat/templates/chat/room.html"
 
 
-def test_room_name_reaches_the_script_escaped(client):
-    html = client.get("/chat/%3Cb%3Ehi/").content.decode()
-    assert "<b>hi" not in html, (
-        "the room name came out as raw HTML: pass it to the script with "
-        '{{ room_name|json_script:"room-name" }}, which escapes it'
+def test_room_name_reaches_the_script_through_json_script(client):
+    html = client.get("/chat/lobby_2/").content.decode()
+    assert '<script id="room-name" type="application/json">"lobby_2"</script>' in html, (
+        'pass the room name to the script with {{ room_name|json_script:"room-name" }}, which escapes it'
     )
-    assert "\\u003Cb\\u003Ehi" in html, 'the room name should be in the page through json_script "room-name"'
+
+
+def test_index_page_checks_names_with_the_rule_of_chat_rooms(client):
+    from chat.rooms import ROOM_NAME_REGEX
+
+    html = client.get("/chat/").content.decode()
+    assert f'pattern="{ROOM_NAME_REGEX}"' in html, (
+        "#room-name-input should carry chat/rooms.py's ROOM_NAME_REGEX as its pattern, so the browser "
+        "refuses a name the server would refuse"
+    )
+
+
+@pytest.mark.parametrize("room", ["my%20room", "caf%C3%A9", "%3Cb%3Ehi", "a" * 95])
+def test_a_room_name_that_breaks_the_rule_gets_400_and_the_rule(client, room):
+    from chat.rooms import ROOM_NAME_RULE
+
+    response = client.get(f"/chat/{room}/")
+    html = response.content.decode()
+    assert response.status_code == 400, (
+        f"/chat/{room}/ should be refused with 400 by views.room, using chat/rooms.py's rule"
+    )
+    assert ROOM_NAME_RULE in html, "the 400 page should say what a room name may be"
+    assert "<b>hi" not in html, "the refused name must be shown escaped, never as HTML"
 
 
 def test_room_page_never_writes_network_text_as_html(client):
@@ -62,6 +83,15 @@ def test_index_form_opens_the_room_page(open_page):
     page.wait_for(lambda: page.driver.current_url.endswith("/chat/lobby/"),
                   "pressing Enter in #room-name-input should go to /chat/lobby/")
     assert page.text("room-title") == "lobby", "the room page should show its room name in #room-title"
+
+
+@pytest.mark.browser
+def test_index_form_refuses_a_bad_name_where_it_is_typed(open_page):
+    page = open_page("/chat/")
+    page.find("room-name-input").send_keys("my room\n")
+    page.wait_for(lambda: "cannot be a room" in page.text("room-name-error"),
+                  "#room-name-error should explain the rule when the name breaks it")
+    assert page.driver.current_url.endswith("/chat/"), "a bad name must not leave the index page"
 
 
 @pytest.mark.browser

@@ -4,8 +4,10 @@ import base64
 import hashlib
 import json
 
+import fuzz
 import pytest
 from conftest import STEP, handshake, receive_json
+from hypothesis import given
 
 # Every way a frame can be wrong, and the error code chat/protocol.py answers it with.
 BAD_FRAMES = {
@@ -17,7 +19,11 @@ BAD_FRAMES = {
     "empty_message": '{"message": "   "}',
     "too_big": json.dumps({"message": "x" * 5000}),
     "binary_frame": b"\x00\x01hello",
+    "too_deep": "[" * 2000 + "]" * 2000,  # deeper than json.loads can recurse, yet under 4 KiB
+    "bad_unicode": '{"message": "\\ud800"}',  # valid JSON for a lone surrogate, which is no character
 }
+# Every error code a frame may get (chat/protocol.py's table); connection errors come from step 02 on.
+FRAME_ERRORS = set(BAD_FRAMES) | {"too_fast", "bad_recipient", "recipient_busy"}
 
 
 def test_daphne_comes_first_in_installed_apps(settings):
@@ -66,6 +72,30 @@ async def test_bad_frame_gets_an_error_event_and_the_connection_stays_open(conne
     await communicator.send_to(text_data='{"message": "still here"}')
     reply = await receive_json(communicator, "after an error event the connection should still work")
     assert reply["message"] == "still here"
+
+
+async def test_a_flood_is_answered_frame_by_frame_and_mostly_dropped(connect):
+    communicator = await connect()
+    for number in range(100):
+        await communicator.send_to(text_data=json.dumps({"message": f"flood {number}"}))
+    replies = [await receive_json(communicator, "every frame of a flood should still be answered")
+               for _ in range(100)]
+    passed = [reply for reply in replies if "message" in reply]
+    refused = [reply for reply in replies if reply.get("error") == "too_fast"]
+    assert len(passed) + len(refused) == 100, f"each frame gets its echo or too_fast: {replies[:3]}..."
+    assert refused, (
+        "100 frames at once all went through: receive() should spend the connection's "
+        "protocol.FrameBudget (self.budget.spend()) before it does anything with a frame"
+    )
+    assert len(passed) >= 30, f"a burst of 30 is allowed at once, but only {len(passed)} passed"
+
+
+@given(frame=fuzz.frames)
+@fuzz.fuzz_settings
+async def test_any_frame_gets_an_answer_and_the_connection_goes_on(connect, frame):
+    communicator = await connect()
+    await fuzz.answers_soundly(communicator, frame, receive_json, FRAME_ERRORS)
+    await communicator.disconnect()
 
 
 async def test_frame_at_the_size_limit_is_accepted(connect):

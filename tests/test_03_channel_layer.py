@@ -29,6 +29,17 @@ async def test_connection_is_told_its_channel_name(connect):
     assert get_channel_layer().require_valid_channel_name(communicator.channel_name)
 
 
+async def test_connection_is_told_its_signed_address(connect):
+    from chat import protocol
+
+    communicator = await connect(ROOM)
+    assert communicator.address, (
+        'connect() should also send "address": protocol.address(room, self.channel_name), the channel '
+        'name signed for this room, which another tab puts in "to"'
+    )
+    assert protocol.recipient("lobby", communicator.address) == communicator.channel_name
+
+
 async def test_chat_message_type_is_handled_by_chat_message(connect):
     from channels.layers import get_channel_layer
 
@@ -55,7 +66,7 @@ async def test_a_type_with_no_handler_stops_the_consumer(connect):
 
 async def test_direct_message_reaches_only_its_recipient(connect):
     alice, bob, carol = [await connect(ROOM) for _ in range(3)]
-    await alice.send_to(text_data=json.dumps({"message": "psst", "to": bob.channel_name}))
+    await alice.send_to(text_data=json.dumps({"message": "psst", "to": bob.address}))
     expected = {"message": "psst", "user": "anonymous", "direct": True}
     assert await receive_json(bob, "the recipient should get the direct message") == expected
     assert await receive_json(alice, "the sender should get a copy") == expected
@@ -70,23 +81,63 @@ async def test_message_without_to_comes_back_through_the_layer_only(connect):
     await nothing_more(bob, "without groups, another connection in the room")
 
 
-@pytest.mark.parametrize("to", ["no spaces allowed!", 42, "x" * 100])
+@pytest.mark.parametrize("to", ["no spaces allowed!", 42, "x" * 100, ["a"], "specific.made!up"])
 async def test_bad_recipient_gets_an_error_event(connect, to):
     communicator = await connect(ROOM)
     await communicator.send_to(text_data=json.dumps({"message": "hi", "to": to}))
     reply = await receive_json(communicator)
-    assert reply.get("error") == "bad_recipient", f'"to": {to!r} is no channel name: {reply}'
+    assert reply.get("error") == "bad_recipient", f'"to": {to!r} is no address this room gave out: {reply}'
+
+
+async def test_a_raw_channel_name_is_not_an_address(connect):
+    alice, bob = await connect(ROOM), await connect(ROOM)
+    await alice.send_to(text_data=json.dumps({"message": "hi", "to": bob.channel_name}))
+    reply = await receive_json(alice)
+    assert reply.get("error") == "bad_recipient", (
+        'a bare channel name in "to" must be refused: only a signed address (protocol.recipient) '
+        f"proves that the server gave it out. Got {reply}"
+    )
+    assert await bob.receive_nothing(timeout=0.3), "the channel named without a signature got the message"
+
+
+async def test_an_address_from_another_room_is_refused(connect):
+    lobby, kitchen = await connect(ROOM), await connect("/ws/chat/kitchen/")
+    await kitchen.send_to(text_data=json.dumps({"message": "hi", "to": lobby.address}))
+    reply = await receive_json(kitchen)
+    assert reply.get("error") == "bad_recipient", (
+        "an address is signed for its room (protocol.address salts it with the room name), so "
+        f"another room cannot use it: {reply}"
+    )
+
+
+async def test_made_up_recipients_leave_nothing_in_the_layer(connect):
+    from channels.layers import get_channel_layer
+
+    communicator = await connect(ROOM)
+    layer = get_channel_layer()
+    before = set(layer.channels)
+    for number in range(20):
+        await communicator.send_to(text_data=json.dumps({"message": "hi", "to": f"specific.fake!{number}"}))
+        assert (await receive_json(communicator)).get("error") == "bad_recipient"
+    made = set(layer.channels) - before
+    assert not made, (
+        f"{len(made)} queues appeared for made-up channel names: send only to a recipient that "
+        "protocol.recipient() has checked, or any client can fill the layer with queues nobody reads"
+    )
 
 
 async def test_full_recipient_gets_recipient_busy(connect):
     from channels.layers import get_channel_layer
+
+    from chat import protocol
 
     communicator = await connect(ROOM)
     layer = get_channel_layer()
     # A channel nobody reads fills up after `capacity` messages (CHANNEL_LAYERS in settings.py).
     for _ in range(layer.capacity):
         await layer.send("specific.nobody!reads", {"type": "chat.message"})
-    await communicator.send_to(text_data=json.dumps({"message": "hi", "to": "specific.nobody!reads"}))
+    nobody = protocol.address("lobby", "specific.nobody!reads")
+    await communicator.send_to(text_data=json.dumps({"message": "hi", "to": nobody}))
     reply = await receive_json(communicator)
     assert reply.get("error") == "recipient_busy", f"sending to a full channel raises ChannelFull: {reply}"
     await layer.flush()
@@ -94,7 +145,7 @@ async def test_full_recipient_gets_recipient_busy(connect):
 
 async def test_direct_message_over_daphne(server, ws_connect):
     async with ws_connect(ROOM) as alice, ws_connect(ROOM) as bob:
-        await alice.send(json.dumps({"message": "over the wire", "to": bob.channel_name}))
+        await alice.send(json.dumps({"message": "over the wire", "to": bob.address}))
         assert json.loads(await bob.recv())["message"] == "over the wire"
         assert json.loads(await alice.recv())["direct"] is True
     server.assert_no_traceback()
@@ -106,7 +157,10 @@ def test_two_windows_send_each_other_direct_messages(open_page):
     for page in (alice, bob):
         page.wait_for(lambda page=page: page.text("channel-name").startswith("specific."),
                       "the page should show its channel name in #channel-name")
-    alice.send("hello Bob", to=bob.text("channel-name"))
+    for page in (alice, bob):
+        page.wait_for(lambda page=page: page.text("address").startswith(page.text("channel-name") + ":"),
+                      "the page should show its signed address in #address")
+    alice.send("hello Bob", to=bob.text("address"))
     bob.wait_for(lambda: "anonymous (direct): hello Bob" in bob.chat_log(),
                  "Bob's #chat-log should show the direct message")
     alice.wait_for(lambda: "hello Bob" in alice.chat_log(), "Alice should see her own copy")

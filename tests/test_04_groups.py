@@ -6,7 +6,7 @@ import contextlib
 import json
 
 import pytest
-from conftest import TIMEOUT, chat_burst, receive_json
+from conftest import IDLE_SECONDS, TIMEOUT, chat_both_ways, chat_burst, receive_json
 
 
 async def say(communicator, message):
@@ -62,6 +62,32 @@ async def test_everyone_leaving_at_once_leaves_the_group_empty(connect):
     )
 
 
+async def test_a_consumer_whose_handler_fails_still_leaves_its_group(connect):
+    from channels.layers import get_channel_layer
+
+    staying, failing = await connect("/ws/chat/crash/"), await connect("/ws/chat/crash/")
+    failing.expected_crash = True
+    # An event with no handler makes the consumer raise, as any bug in a handler would.
+    await get_channel_layer().send(failing.channel_name, {"type": "chat.shout"})
+    with pytest.raises(ValueError, match="No handler for message type chat.shout"):
+        await failing.receive_output(timeout=TIMEOUT)
+    assert group_members("chat_crash") == {staying.channel_name}, (
+        "a consumer that raised is still in the room's group: disconnect() never runs after an "
+        "exception, so ChatConsumer.__call__ should group_discard when super().__call__ raises"
+    )
+
+
+@pytest.mark.regression("disconnect() already runs for a 1006 in step 03; here it must also leave the group")
+async def test_a_connection_dropped_without_a_close_frame_leaves_its_group(connect):
+    staying, dropped = await connect("/ws/chat/dropped/"), await connect("/ws/chat/dropped/")
+    # What daphne tells the consumer when the TCP connection just ends: no close frame, code 1006.
+    await dropped.send_input({"type": "websocket.disconnect", "code": 1006})
+    await dropped.wait(timeout=TIMEOUT)
+    assert group_members("chat_dropped") == {staying.channel_name}, (
+        "after a 1006 (the network went away), disconnect() should still group_discard"
+    )
+
+
 async def test_room_chat_over_daphne(server, ws_connect):
     async with ws_connect("/ws/chat/lobby/") as alice, ws_connect("/ws/chat/lobby/") as bob, \
             ws_connect("/ws/chat/kitchen/") as cook:
@@ -74,16 +100,72 @@ async def test_room_chat_over_daphne(server, ws_connect):
 
 
 async def test_a_burst_from_several_senders_reaches_everyone_in_full(server, ws_connect):
-    # 5 people typing at once: 500 messages, each to all 10 members of the room.
+    # 25 people each paste 20 lines at once (within each one's FrameBudget): 500 messages,
+    # each to all 25 members of the room, so every member's channel briefly holds hundreds.
     async with contextlib.AsyncExitStack() as stack:
-        room = [await stack.enter_async_context(ws_connect("/ws/chat/burst/")) for _ in range(10)]
-        sent, received = await chat_burst(room, senders=5, each=100)
+        room = [await stack.enter_async_context(ws_connect("/ws/chat/burst/")) for _ in range(25)]
+        sent, received = await chat_burst(room, senders=25, each=20)
     for index, seen in enumerate(received):
         assert seen == collections.Counter(sent), (
             f"member {index} received {len(seen)} of the {len(sent)} messages: group_send drops a "
             "message, without a word, for a member whose channel is full; CHANNEL_LAYERS's "
             '"capacity" (mysite/settings.py) must leave room for a burst'
         )
+    server.assert_no_traceback()
+
+
+async def test_a_dropped_connection_is_reported_to_disconnect_with_1006(server, ws_connect):
+    async with ws_connect("/ws/chat/lobby/") as ws:
+        ws.transport.abort()  # the TCP connection just ends: no close frame, like a pulled cable
+    server.wait_for_log("disconnect: code 1006", "daphne should report a dropped connection to "
+                        "disconnect() with code 1006, so that it leaves its group")
+    server.assert_no_traceback()
+
+
+async def test_one_clients_flood_reaches_the_room_only_up_to_its_budget(server, ws_connect):
+    flood = 1000
+    async with ws_connect("/ws/chat/flood/") as flooder, ws_connect("/ws/chat/flood/") as member:
+        started = asyncio.get_running_loop().time()
+        for number in range(flood):
+            await flooder.send(json.dumps({"message": f"flood {number}"}))
+        answers = collections.Counter()
+        for _ in range(flood):
+            reply = json.loads(await asyncio.wait_for(flooder.recv(), TIMEOUT))
+            answers["too_fast" if reply.get("error") == "too_fast" else "message"] += 1
+        seconds = asyncio.get_running_loop().time() - started
+        delivered = 0
+        with contextlib.suppress(asyncio.TimeoutError):
+            while True:
+                json.loads(await asyncio.wait_for(member.recv(), 0.5))
+                delivered += 1
+    assert sum(answers.values()) == flood, f"every frame of the flood gets an answer: {answers}"
+    most = 30 + 10 * (seconds + 1)  # FrameBudget's burst, plus what it refills meanwhile
+    assert delivered == answers["message"] and delivered <= most, (
+        f"{delivered} of {flood} flood frames reached another member in {seconds:.1f} s: each "
+        "frame should spend the sender's protocol.FrameBudget, and those over it get too_fast"
+    )
+    server.assert_no_traceback()
+
+
+@pytest.mark.regression("step 03's guarded send() holds already; this proves it under a room's fan-out")
+async def test_members_leaving_while_messages_fly_log_no_traceback(server, ws_connect):
+    async def chat_and_leave(number):
+        async with ws_connect("/ws/chat/leaving/") as ws:
+            for line in range(5):
+                await ws.send(json.dumps({"message": f"{number}.{line}"}))
+        # Leaving at once: the room's messages are still on their way to this socket.
+
+    await asyncio.gather(*(chat_and_leave(number) for number in range(60)))
+    await asyncio.sleep(0.5)
+    server.assert_no_traceback()
+
+
+@pytest.mark.long
+async def test_a_quiet_room_still_works_after_every_timeout_in_the_stack(server, ws_connect):
+    async with ws_connect("/ws/chat/quiet/") as alice, ws_connect("/ws/chat/quiet/") as bob:
+        await chat_both_ways(alice, bob, "before")
+        await asyncio.sleep(IDLE_SECONDS)
+        await chat_both_ways(alice, bob, f"after {IDLE_SECONDS} s of quiet")
     server.assert_no_traceback()
 
 

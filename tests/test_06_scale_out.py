@@ -12,7 +12,10 @@ import json
 import runpy
 
 import pytest
-from conftest import STEP_DIR, TIMEOUT, chat_burst, receive_json, ws_open
+import fuzz
+from conftest import IDLE_SECONDS, STEP_DIR, TIMEOUT, chat_both_ways, chat_burst, receive_json, ws_open
+from hypothesis import given
+from test_01_consumer import FRAME_ERRORS
 
 SETTINGS = STEP_DIR / "mysite" / "settings.py"
 
@@ -62,6 +65,31 @@ async def test_in_process_the_room_goes_through_redis(redis_layer, connect):
         assert (await receive_json(member, "group_send through Redis should reach the room"))["message"] == "via Redis"
 
 
+@given(frame=fuzz.frames)
+@fuzz.fuzz_settings
+async def test_any_frame_through_redis_gets_an_answer(redis_layer, connect, frame):
+    # msgpack, the Redis layer's encoding, refuses what the in-memory layer lets through,
+    # e.g. a lone surrogate: every frame must still get its answer.
+    communicator = await connect("/ws/chat/fuzz/")
+    await fuzz.answers_soundly(communicator, frame, receive_json, FRAME_ERRORS)
+    await communicator.disconnect()
+
+
+async def test_a_failed_consumer_leaves_its_group_in_redis(redis_layer, connect):
+    from channels.layers import get_channel_layer
+
+    staying, failing = await connect("/ws/chat/crash/"), await connect("/ws/chat/crash/")
+    failing.expected_crash = True
+    await get_channel_layer().send(failing.channel_name, {"type": "chat.shout"})
+    with pytest.raises(ValueError, match="No handler for message type chat.shout"):
+        await failing.receive_output(timeout=TIMEOUT)
+    members = {name.decode() for name in redis_layer.client().zrange("asgi:group:chat_crash", 0, -1)}
+    assert members == {staying.channel_name}, (
+        "a consumer that raised is still in the room's group in Redis, where it would stay for "
+        "group_expiry (a day): ChatConsumer.__call__ should group_discard when it fails"
+    )
+
+
 @pytest.fixture(scope="module")
 def two_on_memory(start_server):
     """Two daphne processes of the step without REDIS_URL: each has an in-memory layer of its own."""
@@ -107,7 +135,7 @@ async def test_two_processes_on_one_redis_hear_each_other(two_on_redis):
 async def test_a_direct_message_reaches_a_channel_in_another_process(two_on_redis):
     first, second = two_on_redis
     async with ws_open(first, "/ws/chat/direct/") as alice, ws_open(second, "/ws/chat/direct/") as bob:
-        await alice.send(json.dumps({"message": "psst", "to": bob.channel_name}))
+        await alice.send(json.dumps({"message": "psst", "to": bob.address}))
         try:
             reply = json.loads(await asyncio.wait_for(bob.recv(), TIMEOUT))
         except asyncio.TimeoutError:
@@ -117,10 +145,10 @@ async def test_a_direct_message_reaches_a_channel_in_another_process(two_on_redi
 
 async def test_a_burst_across_two_processes_reaches_everyone_in_full(two_on_redis):
     async with contextlib.AsyncExitStack() as stack:
-        # 10 members, every other one on the second process; 5 of them send at once.
+        # 24 members, every other one on the second process; each sends 20 at once.
         room = [await stack.enter_async_context(ws_open(two_on_redis[index % 2], "/ws/chat/redisburst/"))
-                for index in range(10)]
-        sent, received = await chat_burst(room, senders=5, each=100)
+                for index in range(24)]
+        sent, received = await chat_burst(room, senders=24, each=20)
     for index, seen in enumerate(received):
         assert seen == collections.Counter(sent), (
             f"member {index} received {len(seen)} of the {len(sent)} messages: past its \"capacity\", "
@@ -159,6 +187,32 @@ async def test_everyone_joining_and_leaving_at_once_leaves_no_member_in_redis(tw
     )
     assert left == 0, f"{left} of 200 channels stayed in the group after everyone left: {hint}"
     first.assert_no_traceback()
+
+
+async def test_a_dropped_connection_leaves_its_group_in_redis(two_on_redis, redis_server):
+    first, second = two_on_redis
+    redis = redis_server.client()
+    async with ws_open(first, "/ws/chat/cable/"), ws_open(second, "/ws/chat/cable/") as dropped:
+        assert redis.zcard("asgi:group:chat_cable") == 2
+        dropped.transport.abort()  # no close frame: the client's network is simply gone
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        while redis.zcard("asgi:group:chat_cable") > 1 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        assert redis.zcard("asgi:group:chat_cable") == 1, (
+            "a connection dropped without a close frame (1006) should leave the room's group in Redis"
+        )
+
+
+@pytest.mark.long
+async def test_a_quiet_room_across_two_processes_still_works_after_every_timeout(two_on_redis):
+    first, second = two_on_redis
+    async with ws_open(first, "/ws/chat/quiet/") as alice, ws_open(second, "/ws/chat/quiet/") as bob:
+        await chat_both_ways(alice, bob, "before")
+        await asyncio.sleep(IDLE_SECONDS)
+        # redis-py 8 gives up on a read after 5 s unless the layer's hosts set socket_timeout.
+        await chat_both_ways(alice, bob, f"after {IDLE_SECONDS} s of quiet")
+    for live in two_on_redis:
+        live.assert_no_traceback()
 
 
 @pytest.mark.browser
