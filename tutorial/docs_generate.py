@@ -11,6 +11,7 @@ steps (run `make generate` then). Diffs and trees need no such care: the
 mkdocs hook in tutorial/docs_hooks.py makes them while the site builds.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import services
 from .steps import ROOT, STEPS, find
 from .wire import free_port, raw_handshake, stop, wait_for_port
 
@@ -68,6 +70,8 @@ class Session:
     frames: tuple = ('{"message": "hello"}',)
     origin: str = "http://127.0.0.1:8000"
     env: tuple = ()  # (name, value) pairs for the server's environment, e.g. (("REDIS_URL", "..."),)
+    redis: bool = False  # start a redis-server of its own and give the server its REDIS_URL
+    quiet: float = 0  # seconds the client stays connected and silent before it sends its frames
 
 
 SESSIONS = [
@@ -91,7 +95,7 @@ SESSIONS = [
     Session("route-with-leading-slash", "02", "chat/routing.py",
             r're_path(r"^ws/chat/', r're_path(r"^/ws/chat/'),
     Session("route-without-anchors", "02", "chat/routing.py",
-            r're_path(r"^ws/chat/(?P<room_name>\w+)/$"', r're_path(r"ws/chat/(?P<room_name>\w+)/"',
+            r're_path(r"^ws/chat/(?P<room_name>[^/]+)/$"', r're_path(r"ws/chat/(?P<room_name>[^/]+)/"',
             path="/ws/chat/lobby/typo/"),
     Session("no-catch-all-route", "02", "chat/routing.py",
             '    re_path(r"", consumers.NoRouteConsumer.as_asgi()),\n', "", path="/ws/nowhere/"),
@@ -129,8 +133,14 @@ SESSIONS = [
     Session("redis-not-running", "06", "", "", "", env=(("REDIS_URL", "redis://127.0.0.1:1/0"),)),
     # The layer is made at the first connection, before any Redis is asked: no server needed.
     Session("redis-hosts-not-a-list", "06", "mysite/settings.py",
-            '"hosts": [{"address": REDIS_URL, "max_connections": 1000}],', '"hosts": REDIS_URL,',
-            env=(("REDIS_URL", "redis://127.0.0.1:6379/0"),)),
+            '"hosts": [{"address": REDIS_URL, "max_connections": 1000, "socket_timeout": 15}],',
+            '"hosts": REDIS_URL,', env=(("REDIS_URL", "redis://127.0.0.1:6379/0"),)),
+    # A room left open and quiet for 8 s, on a real Redis: as it is, and with redis-py 8's
+    # default socket_timeout (5 s), which is what every project gets that does not set one.
+    Session("working-06-quiet", "06", "", "", "", redis=True, quiet=8),
+    Session("redis-socket-timeout-default", "06", "mysite/settings.py",
+            '"max_connections": 1000, "socket_timeout": 15}', '"max_connections": 1000}',
+            redis=True, quiet=8),
 ]
 
 # Lines of the runserver console that every run prints, whatever happens.
@@ -149,6 +159,11 @@ def client_sees(port, session, path):
     try:
         with connect(f"ws://127.0.0.1:{port}{path}", origin=session.origin, open_timeout=5) as ws:
             seen.append("handshake: 101 Switching Protocols")
+            if session.quiet:
+                seen.append(normalise(f"received: {ws.recv(timeout=1.5)}"))  # the room's hello
+                seen.append(f"(quiet for {session.quiet:g} s)")
+                with contextlib.suppress(TimeoutError):
+                    seen.append(normalise(f"received: {ws.recv(timeout=session.quiet)}"))
             for frame in session.frames:
                 ws.send(frame)
                 seen.append(f"sent: {frame}")
@@ -188,6 +203,9 @@ def server_says(log_text):
 def normalise(line):
     """Take out what changes from run to run: ports, dates, the random part of channel names."""
     line = re.sub(r"\[127\.0\.0\.1:\d+\]", "[127.0.0.1:PORT]", line)
+    line = re.sub(r"127\.0\.0\.1:\d{4,5}\b", "127.0.0.1:PORT", line)  # e.g. a Redis of its own
+    line = re.sub(r"specific\.[0-9a-f]{32}!", "specific.PROCESS!", line)  # the Redis layer's per-process part
+    line = re.sub(r'("address": "specific\.[\w.]*!)[^"]+"', r'\1RANDOM:SIGNATURE"', line)
     line = re.sub(r"\[\d\d/\w{3}/\d{4} [\d:]{8}\]", "[DATE]", line)
     return re.sub(r"(specific\.[\w.]*!)\w+", r"\1RANDOM", line)
 
@@ -203,8 +221,13 @@ def capture_session(session):
             assert session.old in text, f"session {session.slug}: {session.old!r} is no longer in {session.file}"
             target.write_text(text.replace(session.old, session.new, 1))
         log_path = Path(tmp) / "runserver.log"
-        with open(log_path, "w") as log:
-            process, port = serve(folder, log, session.env)
+        with contextlib.ExitStack() as stack, open(log_path, "w") as log:
+            env = dict(session.env)
+            if session.redis:
+                redis = services.start_redis()
+                stack.callback(redis.stop)
+                env["REDIS_URL"] = redis.url
+            process, port = serve(folder, log, env.items())
             try:
                 seen = client_sees(port, session, session.path or step.ws_path)
                 time.sleep(0.5)  # let the console catch up with the last event
