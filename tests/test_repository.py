@@ -25,13 +25,19 @@ def test_every_step_keeps_the_same_names(step):
         assert (step.folder / name).is_file(), f"steps/{step.name} should have {name}, like every step"
 
 
-def test_protocol_is_written_once_and_never_changes():
-    first, *later = [step for step in STEPS if (step.folder / "chat/protocol.py").is_file()]
-    text = (first.folder / "chat/protocol.py").read_text()
+# Written once, where first needed, and the same in every step after: input checking,
+# the room-name rule, and the pages and views that serve the chat's index.
+WRITTEN_ONCE = ["chat/protocol.py", "chat/rooms.py", "chat/views.py", "chat/templates/chat/index.html"]
+
+
+@pytest.mark.parametrize("name", WRITTEN_ONCE)
+def test_shared_files_are_written_once_and_never_change(name):
+    first, *later = [step for step in STEPS if (step.folder / name).is_file()]
+    text = (first.folder / name).read_text()
     for step in later:
-        assert (step.folder / "chat/protocol.py").read_text() == text, (
-            f"steps/{step.name}/chat/protocol.py differs from steps/{first.name}'s: input checking is "
-            "written once, so that later diffs show only their own concept"
+        assert (step.folder / name).read_text() == text, (
+            f"steps/{step.name}/{name} differs from steps/{first.name}'s: it is written once, so that "
+            "later diffs show only their own concept"
         )
 
 
