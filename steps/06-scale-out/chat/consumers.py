@@ -164,7 +164,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # disconnect() runs only when that loop reads the end of the
         # connection. If a handler raises, or daphne cancels the consumer,
         # it never does, and the group would keep a channel that nobody
-        # reads (for a day, on Redis). So leave the room here too.
+        # reads (for a day, on Redis). So leave the room here too. (This
+        # method is async in every consumer, so it awaits the layer itself.)
         try:
             await super().__call__(scope, receive, send)
         except BaseException:  # an exception, or asyncio's CancelledError
