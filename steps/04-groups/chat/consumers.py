@@ -5,6 +5,7 @@ it lives as long as the connection does: Channels calls connect() once,
 receive() for every frame the browser sends, and disconnect() once at the end.
 """
 
+import contextlib
 import json
 import logging
 
@@ -156,7 +157,10 @@ class ChatConsumer(WebsocketConsumer):
             await super().__call__(scope, receive, send)
         except BaseException:  # an exception, or asyncio's CancelledError
             if hasattr(self, "group_name"):
-                await self.channel_layer.group_discard(self.group_name, self.channel_name)
+                # If the layer itself is what failed, this may fail too: then
+                # the first error is the one to see, so let this one go.
+                with contextlib.suppress(Exception):
+                    await self.channel_layer.group_discard(self.group_name, self.channel_name)
             raise
 
 

@@ -133,10 +133,10 @@ if REDIS_URL:
                 # process may serve; each is a socket, so mind `ulimit -n`.
                 # socket_timeout: a consumer waits for its next message with
                 # a blocking pop that Redis holds open for up to 5 s. redis-py
-                # 8 gives up on any read after 5 s by default, so an idle
-                # consumer would crash ("Timeout reading from ...", close
-                # 1011) and never leave its group. A timeout well above those
-                # 5 s keeps quiet sockets open, and still notices a dead Redis.
+                # 8 gives up on any read after 5 s by default, so a quiet
+                # room's consumers would crash ("Timeout reading from ...")
+                # and their sockets close with 1011. A timeout well above
+                # those 5 s keeps them open, and still notices a dead Redis.
                 "hosts": [{"address": REDIS_URL, "max_connections": 1000, "socket_timeout": 15}],
                 # How many messages may wait: in Redis, for all of a process's
                 # channels together, then in the process, for each one. Past it,
