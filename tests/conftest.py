@@ -226,9 +226,39 @@ async def ws_open(live, path=STEP.ws_path, origin=None, hello=True, **options):
     async with websockets.connect(live.ws_url(path), origin=origin or live.url,
                                   open_timeout=TIMEOUT, **options) as ws:
         if hello and SENDS_CHANNEL_NAME:
-            first = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            first = await recv_json(ws, 'connect() should first send {"channel_name": ...} (chat/consumers.py)')
             ws.channel_name = first.get("channel_name")
         yield ws
+
+
+async def recv_json(ws, hint):
+    """The next JSON message on a live WebSocket; if none comes in time, fail with `hint`.
+
+    `hint` is for the learner: what should have sent it, and where (e.g. "group_send in
+    receive(), chat/consumers.py"). A bare ws.recv() would wait forever instead.
+    """
+    import websockets
+
+    try:
+        return json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    except asyncio.TimeoutError:
+        pytest.fail(f"nothing came over the WebSocket within {TIMEOUT} s: {hint}")
+    except websockets.ConnectionClosed as closed:
+        pytest.fail(f"the server closed the WebSocket ({closed}) before it sent anything: {hint}")
+
+
+async def recv_close(ws, hint):
+    """Wait until the server closes a live WebSocket; return the close frame it sent (None: none,
+    the client sees 1006). If a message comes instead, or nothing in time, fail with `hint`."""
+    import websockets
+
+    try:
+        message = await asyncio.wait_for(ws.recv(), TIMEOUT)
+    except websockets.ConnectionClosed as closed:
+        return closed.rcvd
+    except asyncio.TimeoutError:
+        pytest.fail(f"the WebSocket stayed open for {TIMEOUT} s: {hint}")
+    pytest.fail(f"expected the server to close the WebSocket, but it sent {message!r}: {hint}")
 
 
 # ---------------------------------------------------------------- browser
@@ -256,6 +286,8 @@ def browser(tmp_path_factory):
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(chromedriver))
+    # Selenium would wait 300 s for a page that never finishes loading.
+    driver.set_page_load_timeout(TIMEOUT)
     yield driver
     driver.quit()
 
@@ -316,8 +348,13 @@ def open_page(browser, server):
     opened = []
 
     def _open(path, on=None):
+        from selenium.common.exceptions import TimeoutException
+
         browser.switch_to.new_window("window")
-        browser.get((on or server).url + path)
+        try:
+            browser.get((on or server).url + path)
+        except TimeoutException:
+            pytest.fail(f"the page {path} did not load within {TIMEOUT} s: chat/urls.py and chat/views.py serve it")
         page = Page(browser, browser.current_window_handle)
         opened.append(page)
         return page

@@ -6,7 +6,7 @@ import contextlib
 import json
 
 import pytest
-from conftest import TIMEOUT, chat_burst, receive_json
+from conftest import TIMEOUT, chat_burst, receive_json, recv_json
 
 
 async def say(communicator, message):
@@ -66,8 +66,10 @@ async def test_room_chat_over_daphne(server, ws_connect):
     async with ws_connect("/ws/chat/lobby/") as alice, ws_connect("/ws/chat/lobby/") as bob, \
             ws_connect("/ws/chat/kitchen/") as cook:
         await alice.send(json.dumps({"message": "dinner?"}))
-        for member in (alice, bob):
-            assert json.loads(await member.recv())["message"] == "dinner?"
+        for name, member in (("alice", alice), ("bob", bob)):
+            reply = await recv_json(member, f"{name}, in the room, should get the message: group_add on "
+                                            "connect, group_send on receive (chat/consumers.py)")
+            assert reply["message"] == "dinner?"
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(cook.recv(), 0.3)
     server.assert_no_traceback()

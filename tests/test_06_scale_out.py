@@ -12,7 +12,7 @@ import json
 import runpy
 
 import pytest
-from conftest import STEP_DIR, TIMEOUT, chat_burst, receive_json, ws_open
+from conftest import STEP_DIR, TIMEOUT, chat_burst, receive_json, recv_json, ws_open
 
 SETTINGS = STEP_DIR / "mysite" / "settings.py"
 
@@ -78,7 +78,8 @@ async def test_two_processes_without_redis_do_not_hear_each_other(two_on_memory)
     first, second = two_on_memory
     async with ws_open(first, "/ws/chat/split/") as alice, ws_open(second, "/ws/chat/split/") as bob:
         await alice.send(json.dumps({"message": "anyone there?"}))
-        assert json.loads(await asyncio.wait_for(alice.recv(), TIMEOUT))["message"] == "anyone there?"
+        reply = await recv_json(alice, "the sender should hear its own message in its own process")
+        assert reply["message"] == "anyone there?"
         with pytest.raises(asyncio.TimeoutError):
             # The failure this step fixes: same room, other process, nothing arrives.
             await asyncio.wait_for(bob.recv(), 0.5)
@@ -108,10 +109,8 @@ async def test_a_direct_message_reaches_a_channel_in_another_process(two_on_redi
     first, second = two_on_redis
     async with ws_open(first, "/ws/chat/direct/") as alice, ws_open(second, "/ws/chat/direct/") as bob:
         await alice.send(json.dumps({"message": "psst", "to": bob.channel_name}))
-        try:
-            reply = json.loads(await asyncio.wait_for(bob.recv(), TIMEOUT))
-        except asyncio.TimeoutError:
-            pytest.fail("a channel name should be an address any process can send to, once the layer is in Redis")
+        reply = await recv_json(bob, "a channel name should be an address any process can send to, "
+                                     "once the layer is in Redis (CHANNEL_LAYERS in mysite/settings.py)")
         assert reply == {"message": "psst", "user": "anonymous", "direct": True}
 
 
@@ -138,7 +137,9 @@ async def test_everyone_joining_and_leaving_at_once_leaves_no_member_in_redis(tw
 
     async def join(stack):
         try:
-            return await stack.enter_async_context(ws_open(first, "/ws/chat/exodus/"))
+            ws = await stack.enter_async_context(ws_open(first, "/ws/chat/exodus/", hello=False))
+            await asyncio.wait_for(ws.recv(), TIMEOUT)  # the channel name: connect() got past group_add
+            return ws
         except (websockets.ConnectionClosed, asyncio.TimeoutError) as error:
             return error  # e.g. closed with 1011: connect() raised
 
