@@ -43,7 +43,16 @@ STEP_DIR = Path(os.environ.get("TUTORIAL_STEP_DIR", STEP.folder))
 # In process, Django's test set-up (as for its test client) turns DEBUG off
 # and allows the host "testserver", so that is where in-process pages live.
 ORIGIN = "http://testserver"
-TIMEOUT = 3  # seconds to wait for anything that should happen at once
+# How long to wait for something that should happen. Such a wait ends as soon as the thing
+# happens, so only a failing check waits a bound out. In process there is no network and no
+# other process: 3 s is ages. Over a live daphne, a browser or Redis, several processes share
+# the machine's cores with whatever else runs there; on a busy 2-core machine a handshake or a
+# delivery that takes milliseconds alone can take seconds (100 clients joining at once, two
+# suites side by side, a browser starting), so those get 10 s: generous, and still a failure
+# a learner sees quickly. A wait for nothing to arrive ("nothing within 0.3 s") always runs to
+# its end, so those stay short.
+TIMEOUT = 3
+LIVE_TIMEOUT = 10
 # How long the `long` checks keep a room quiet: past every timer an idle
 # connection meets. Channels' Redis layer waits for a message in blocking
 # pops of 5 s, under redis-py's socket_timeout (15 s in step 06's settings);
@@ -128,7 +137,9 @@ async def receive_json(communicator, hint="the consumer should answer every fram
     try:
         return await communicator.receive_json_from(timeout=TIMEOUT)
     except asyncio.TimeoutError:
-        pytest.fail(f"nothing came back within {TIMEOUT} s: {hint}")
+        pass
+    # Failed outside the except, so that the report shows the hint, not asyncio's insides.
+    pytest.fail(f"nothing came back within {TIMEOUT} s: {hint}")
 
 
 async def receive_close(communicator, hint="the consumer should close the connection"):
@@ -139,10 +150,26 @@ async def receive_close(communicator, hint="the consumer should close the connec
             if output["type"] == "websocket.close":
                 return output.get("code", 1000)
     except asyncio.TimeoutError:
-        pytest.fail(f"the connection stayed open for {TIMEOUT} s: {hint}")
+        pass
+    pytest.fail(f"the connection stayed open for {TIMEOUT} s: {hint}")
 
 
 # ---------------------------------------------------------------- live server
+
+
+# Every live server started so far (the session's, start_server's), so that before each check
+# pytest_runtest_setup can note where their logs stand.
+LIVE_SERVERS = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before a check and its fixtures start, note where each running server's log ends: its
+    log() then reads only what this check made the server write, and a traceback that an
+    earlier check caused is not blamed on this one. A server that starts during the check
+    is read from its beginning."""
+    for live in LIVE_SERVERS:
+        live.log_start = live.log_path.stat().st_size
 
 
 class Server:
@@ -151,25 +178,30 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.process = process
+        self.log_start = 0  # the byte where the current check's part of the log begins
+        LIVE_SERVERS.append(self)
 
     def ws_url(self, path):
         return f"ws://127.0.0.1:{self.port}{path}"
 
     def log(self):
-        return self.log_path.read_text(errors="replace")
+        """What the server has logged since the current check started."""
+        with open(self.log_path, "rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace")
 
     def wait_for_log(self, text, hint):
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + LIVE_TIMEOUT
         while text not in self.log():
             if time.monotonic() > deadline:
-                pytest.fail(f"{hint}\nThe server's log:\n{self.log()[-3000:]}")
+                pytest.fail(f"{hint}\nThe server's log, since this check started:\n{self.log()[-3000:]}")
             time.sleep(0.05)
 
     def assert_no_traceback(self):
         log = self.log()
         assert "Traceback" not in log, (
             "the server logged a traceback: a client's bad input must get an error event "
-            "or a close code, never an exception. The log:\n" + log[-3000:]
+            "or a close code, never an exception. The log, since this check started:\n" + log[-3000:]
         )
         assert self.process.poll() is None, "the server process died:\n" + log[-3000:]
 
@@ -230,12 +262,45 @@ async def ws_open(live, path=STEP.ws_path, origin=None, hello=True, **options):
     import websockets
 
     async with websockets.connect(live.ws_url(path), origin=origin or live.url,
-                                  open_timeout=TIMEOUT, **options) as ws:
+                                  open_timeout=LIVE_TIMEOUT, **options) as ws:
         if hello and SENDS_CHANNEL_NAME:
-            first = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            first = await recv_json(ws, 'connect() should first send {"channel_name": ...} (chat/consumers.py)')
             ws.channel_name = first.get("channel_name")
             ws.address = first.get("address")
         yield ws
+
+
+async def recv_json(ws, hint):
+    """The next JSON message on a live WebSocket; if none comes in time, fail with `hint`.
+
+    `hint` is for the learner: what should have sent it, and where (e.g. "group_send in
+    receive(), chat/consumers.py"). A bare ws.recv() would wait forever instead.
+    """
+    import websockets
+
+    try:
+        return json.loads(await asyncio.wait_for(ws.recv(), LIVE_TIMEOUT))
+    except asyncio.TimeoutError:
+        why = f"nothing came over the WebSocket within {LIVE_TIMEOUT} s"
+    except websockets.ConnectionClosed as closed:
+        why = f"the server closed the WebSocket ({closed}) before it sent anything"
+    # Failed outside the except, so that the report shows the hint, not asyncio's insides.
+    pytest.fail(f"{why}: {hint}")
+
+
+async def recv_close(ws, hint):
+    """Wait until the server closes a live WebSocket; return the close frame it sent (None: none,
+    the client sees 1006). If a message comes instead, or nothing in time, fail with `hint`."""
+    import websockets
+
+    try:
+        message = await asyncio.wait_for(ws.recv(), LIVE_TIMEOUT)
+        why = f"the server sent {message!r} instead of closing the WebSocket"
+    except websockets.ConnectionClosed as closed:
+        return closed.rcvd
+    except asyncio.TimeoutError:
+        why = f"the WebSocket stayed open for {LIVE_TIMEOUT} s"
+    pytest.fail(f"{why}: {hint}")
 
 
 # ---------------------------------------------------------------- browser
@@ -263,6 +328,8 @@ def browser(tmp_path_factory):
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(chromedriver))
+    # Selenium would wait 300 s for a page that never finishes loading.
+    driver.set_page_load_timeout(LIVE_TIMEOUT)
     yield driver
     driver.quit()
 
@@ -305,7 +372,7 @@ class Page:
         self.find("chat-message-input").send_keys(message)
         self.find("chat-message-submit").click()
 
-    def wait_for(self, condition, hint, timeout=TIMEOUT):
+    def wait_for(self, condition, hint, timeout=LIVE_TIMEOUT):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if condition():
@@ -323,8 +390,14 @@ def open_page(browser, server):
     opened = []
 
     def _open(path, on=None):
+        from selenium.common.exceptions import TimeoutException
+
         browser.switch_to.new_window("window")
-        browser.get((on or server).url + path)
+        try:
+            browser.get((on or server).url + path)
+        except TimeoutException:
+            pytest.fail(f"the page {path} did not load within {LIVE_TIMEOUT} s: "
+                        "chat/urls.py and chat/views.py serve it")
         page = Page(browser, browser.current_window_handle)
         opened.append(page)
         return page
@@ -398,7 +471,7 @@ async def chat_burst(room, senders, each):
 
     Returns the set of messages sent and, for each member of the room, a Counter
     of the burst's messages it received: counted one by one, never assumed. A
-    member stops counting once it has them all, or after TIMEOUT s of silence.
+    member stops counting once it has them all, or after LIVE_TIMEOUT s of silence.
     """
     sent = {f"burst {s}.{n}" for s in range(senders) for n in range(each)}
 
@@ -406,7 +479,7 @@ async def chat_burst(room, senders, each):
         seen = collections.Counter()
         with contextlib.suppress(asyncio.TimeoutError):
             while sum(seen.values()) < len(sent):
-                message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)).get("message")
+                message = json.loads(await asyncio.wait_for(ws.recv(), LIVE_TIMEOUT)).get("message")
                 if message in sent:
                     seen[message] += 1
         return seen
@@ -430,5 +503,5 @@ async def chat_both_ways(alice, bob, line):
         heard = set()
         with contextlib.suppress(asyncio.TimeoutError):
             while heard != said:
-                heard.add(json.loads(await asyncio.wait_for(listener.recv(), TIMEOUT)).get("message"))
+                heard.add(json.loads(await asyncio.wait_for(listener.recv(), LIVE_TIMEOUT)).get("message"))
         assert heard == said, f"{name} heard {heard or 'nothing'} of {said}: the room should reach every member"

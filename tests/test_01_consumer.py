@@ -6,7 +6,7 @@ import json
 
 import fuzz
 import pytest
-from conftest import STEP, handshake, receive_json
+from conftest import STEP, handshake, receive_json, recv_close, recv_json
 from hypothesis import given
 
 # Every way a frame can be wrong, and the error code chat/protocol.py answers it with.
@@ -143,7 +143,7 @@ def test_daphne_serves_mysite_asgi_application_directly(start_server):
 async def test_real_client_gets_its_message_back(ws_connect):
     async with ws_connect() as ws:
         await ws.send(json.dumps({"message": "over the wire"}))
-        reply = json.loads(await ws.recv())
+        reply = await recv_json(ws, "over daphne, receive() should send a JSON reply (chat/consumers.py)")
     assert reply["message"] == "over the wire"
 
 
@@ -151,31 +151,30 @@ async def test_bad_input_never_crashes_the_server(server, ws_connect):
     async with ws_connect() as ws:
         for error, frame in BAD_FRAMES.items():
             await ws.send(frame)
-            reply = json.loads(await ws.recv())
+            reply = await recv_json(ws, f"a bad frame ({error}) should get an error event (chat/protocol.py)")
             assert reply.get("error") == error, f"over daphne, expected {error!r}: {reply}"
         await ws.send('{"message": "fine"}')
-        assert json.loads(await ws.recv())["message"] == "fine"
+        reply = await recv_json(ws, "after the error events the connection should still work")
+        assert reply["message"] == "fine"
     server.assert_no_traceback()
 
 
 async def test_frame_over_daphnes_limit_is_dropped_by_daphne(server, ws_connect):
-    import websockets
-
     async with ws_connect(max_size=None) as ws:
         await ws.send("x" * (1024 * 1024 + 1))
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            await ws.recv()
-    assert closed.value.rcvd is None, "over 1 MiB daphne drops the connection: the client sees 1006"
+        rcvd = await recv_close(ws, "over 1 MiB daphne should drop the connection before the consumer sees it")
+    assert rcvd is None, "over 1 MiB daphne drops the connection: the client sees 1006"
     async with ws_connect() as ws:
         await ws.send('{"message": "next"}')
-        assert json.loads(await ws.recv())["message"] == "next", "the server should keep serving"
+        reply = await recv_json(ws, "after dropping one connection the server should keep serving")
+        assert reply["message"] == "next", "the server should keep serving"
     server.assert_no_traceback()
 
 
 async def test_server_console_shows_the_consumer_lifecycle(server, ws_connect):
     async with ws_connect() as ws:
         await ws.send('{"message": "lifecycle"}')
-        await ws.recv()
+        await recv_json(ws, "receive() should send a JSON reply (chat/consumers.py)")
     for line in ["connect:", "receive: 'lifecycle'", "disconnect: code 1000"]:
         server.wait_for_log(line, f"the runserver console should show {line!r}: see LOGGING in settings.py")
 

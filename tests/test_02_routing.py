@@ -4,7 +4,7 @@ import contextlib
 import json
 
 import pytest
-from conftest import ORIGIN, receive_close, receive_json
+from conftest import ORIGIN, receive_close, receive_json, recv_close, recv_json
 
 BAD_ROOM_NAMES = {
     "accented": "café",  # \w matches é, but group names are ASCII only
@@ -142,12 +142,11 @@ async def test_bad_paths_and_rooms_over_daphne_leave_no_traceback(server, ws_con
             # may also find the connection closed already, which is fine too.
             with contextlib.suppress(websockets.ConnectionClosed):
                 await ws.send('{"message": "too early"}')
-            error = json.loads(await ws.recv())
+            error = await recv_json(ws, f"{path} should get an error event first (chat/protocol.py)")
             assert error["error"] in ("no_route", "bad_room_name")
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                await ws.recv()
-            assert closed.value.rcvd.code == code
-            assert closed.value.rcvd.reason == "", "daphne does not pass a close reason on"
+            rcvd = await recv_close(ws, f"after the error event, {path} should be closed with {code}")
+            assert rcvd is not None and rcvd.code == code, f"{path} should be closed with {code}, not {rcvd}"
+            assert rcvd.reason == "", "daphne does not pass a close reason on"
     server.assert_no_traceback()
 
 

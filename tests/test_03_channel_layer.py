@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import receive_json
+from conftest import receive_json, recv_json
 
 ROOM = "/ws/chat/lobby/"
 
@@ -146,8 +146,9 @@ async def test_full_recipient_gets_recipient_busy(connect):
 async def test_direct_message_over_daphne(server, ws_connect):
     async with ws_connect(ROOM) as alice, ws_connect(ROOM) as bob:
         await alice.send(json.dumps({"message": "over the wire", "to": bob.address}))
-        assert json.loads(await bob.recv())["message"] == "over the wire"
-        assert json.loads(await alice.recv())["direct"] is True
+        hint = 'a frame with "to" should be sent to that channel name: channel_layer.send in chat/consumers.py'
+        assert (await recv_json(bob, hint))["message"] == "over the wire"
+        assert (await recv_json(alice, "the sender should get a copy of a direct message"))["direct"] is True
     server.assert_no_traceback()
 
 

@@ -6,7 +6,7 @@ import contextlib
 import json
 
 import pytest
-from conftest import IDLE_SECONDS, TIMEOUT, chat_both_ways, chat_burst, receive_json
+from conftest import IDLE_SECONDS, TIMEOUT, chat_both_ways, chat_burst, receive_json, recv_json
 
 
 async def say(communicator, message):
@@ -38,7 +38,9 @@ def group_members(group):
 
 async def test_leaving_takes_the_connection_out_of_the_group(connect):
     staying, leaving = await connect("/ws/chat/hall/"), await connect("/ws/chat/hall/")
-    assert group_members("chat_hall") == {staying.channel_name, leaving.channel_name}
+    assert group_members("chat_hall") == {staying.channel_name, leaving.channel_name}, (
+        "connect() should put the connection in its room's group: group_add (chat/consumers.py)"
+    )
     await leaving.disconnect()
     assert group_members("chat_hall") == {staying.channel_name}, (
         "disconnect() should call group_discard, or the room's group keeps a channel nobody reads"
@@ -53,7 +55,9 @@ async def test_a_refused_room_joins_no_group(connect):
 
 async def test_everyone_leaving_at_once_leaves_the_group_empty(connect):
     room = await asyncio.gather(*(connect("/ws/chat/exodus/") for _ in range(100)))
-    assert len(group_members("chat_exodus")) == 100
+    assert len(group_members("chat_exodus")) == 100, (
+        "each connect() should put its connection in the room's group: group_add (chat/consumers.py)"
+    )
     await asyncio.gather(*(member.disconnect(timeout=TIMEOUT) for member in room))
     left = group_members("chat_exodus")
     assert not left, (
@@ -92,8 +96,10 @@ async def test_room_chat_over_daphne(server, ws_connect):
     async with ws_connect("/ws/chat/lobby/") as alice, ws_connect("/ws/chat/lobby/") as bob, \
             ws_connect("/ws/chat/kitchen/") as cook:
         await alice.send(json.dumps({"message": "dinner?"}))
-        for member in (alice, bob):
-            assert json.loads(await member.recv())["message"] == "dinner?"
+        for name, member in (("alice", alice), ("bob", bob)):
+            reply = await recv_json(member, f"{name}, in the room, should get the message: group_add on "
+                                            "connect, group_send on receive (chat/consumers.py)")
+            assert reply["message"] == "dinner?"
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(cook.recv(), 0.3)
     server.assert_no_traceback()
@@ -130,7 +136,7 @@ async def test_one_clients_flood_reaches_the_room_only_up_to_its_budget(server, 
             await flooder.send(json.dumps({"message": f"flood {number}"}))
         answers = collections.Counter()
         for _ in range(flood):
-            reply = json.loads(await asyncio.wait_for(flooder.recv(), TIMEOUT))
+            reply = await recv_json(flooder, "every frame of a flood should still get an answer")
             answers["too_fast" if reply.get("error") == "too_fast" else "message"] += 1
         seconds = asyncio.get_running_loop().time() - started
         delivered = 0

@@ -13,7 +13,7 @@ import json
 import threading
 
 import pytest
-from conftest import ORIGIN, STEP, TIMEOUT, receive_json, ws_open
+from conftest import ORIGIN, STEP, TIMEOUT, receive_json, recv_json, ws_open
 
 HANDLERS = {
     "ChatConsumer": ["connect", "receive", "send_direct", "chat_message", "disconnect"],
@@ -119,8 +119,9 @@ async def test_a_hundred_clients_connect_and_chat_at_once_over_daphne(server):
         room = await asyncio.gather(*(stack.enter_async_context(ws_open(server, "/ws/chat/crowd/"))
                                       for _ in range(100)))
         await room[0].send(json.dumps({"message": "hello, crowd"}))
-        replies = await asyncio.gather(*(asyncio.wait_for(ws.recv(), TIMEOUT) for ws in room))
-    assert all(json.loads(reply)["message"] == "hello, crowd" for reply in replies), (
+        hint = "each of 100 clients that joined at once should get the message"
+        replies = await asyncio.gather(*(recv_json(ws, hint) for ws in room))
+    assert all(reply["message"] == "hello, crowd" for reply in replies), (
         "each of 100 clients that joined at once should get the message"
     )
     server.assert_no_traceback()

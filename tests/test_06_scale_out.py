@@ -13,7 +13,8 @@ import runpy
 
 import pytest
 import fuzz
-from conftest import IDLE_SECONDS, STEP_DIR, TIMEOUT, chat_both_ways, chat_burst, receive_json, ws_open
+from conftest import (IDLE_SECONDS, LIVE_TIMEOUT, STEP_DIR, TIMEOUT, chat_both_ways, chat_burst,
+                      receive_json, recv_json, ws_open)
 from hypothesis import given
 from test_01_consumer import FRAME_ERRORS
 
@@ -106,7 +107,8 @@ async def test_two_processes_without_redis_do_not_hear_each_other(two_on_memory)
     first, second = two_on_memory
     async with ws_open(first, "/ws/chat/split/") as alice, ws_open(second, "/ws/chat/split/") as bob:
         await alice.send(json.dumps({"message": "anyone there?"}))
-        assert json.loads(await asyncio.wait_for(alice.recv(), TIMEOUT))["message"] == "anyone there?"
+        reply = await recv_json(alice, "the sender should hear its own message in its own process")
+        assert reply["message"] == "anyone there?"
         with pytest.raises(asyncio.TimeoutError):
             # The failure this step fixes: same room, other process, nothing arrives.
             await asyncio.wait_for(bob.recv(), 0.5)
@@ -121,7 +123,7 @@ async def test_two_processes_on_one_redis_hear_each_other(two_on_redis):
             heard = set()
             for _ in range(2):
                 try:
-                    heard.add(json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["message"])
+                    heard.add(json.loads(await asyncio.wait_for(ws.recv(), LIVE_TIMEOUT))["message"])
                 except asyncio.TimeoutError:
                     break
             assert heard == {"from the first process", "from the second process"}, (
@@ -136,10 +138,8 @@ async def test_a_direct_message_reaches_a_channel_in_another_process(two_on_redi
     first, second = two_on_redis
     async with ws_open(first, "/ws/chat/direct/") as alice, ws_open(second, "/ws/chat/direct/") as bob:
         await alice.send(json.dumps({"message": "psst", "to": bob.address}))
-        try:
-            reply = json.loads(await asyncio.wait_for(bob.recv(), TIMEOUT))
-        except asyncio.TimeoutError:
-            pytest.fail("a channel name should be an address any process can send to, once the layer is in Redis")
+        reply = await recv_json(bob, "an address should reach its channel from any process, "
+                                     "once the layer is in Redis (CHANNEL_LAYERS in mysite/settings.py)")
         assert reply == {"message": "psst", "user": "anonymous", "direct": True}
 
 
@@ -166,7 +166,9 @@ async def test_everyone_joining_and_leaving_at_once_leaves_no_member_in_redis(tw
 
     async def join(stack):
         try:
-            return await stack.enter_async_context(ws_open(first, "/ws/chat/exodus/"))
+            ws = await stack.enter_async_context(ws_open(first, "/ws/chat/exodus/", hello=False))
+            await asyncio.wait_for(ws.recv(), LIVE_TIMEOUT)  # the channel name: connect() got past group_add
+            return ws
         except (websockets.ConnectionClosed, asyncio.TimeoutError) as error:
             return error  # e.g. closed with 1011: connect() raised
 
@@ -175,7 +177,7 @@ async def test_everyone_joining_and_leaving_at_once_leaves_no_member_in_redis(tw
         refused = [ws for ws in room if isinstance(ws, Exception)]
         joined = redis.zcard("asgi:group:chat_exodus")
     # All 200 closed at once as the stack unwound; their disconnect()s run side by side.
-    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    deadline = asyncio.get_running_loop().time() + LIVE_TIMEOUT
     while redis.zcard("asgi:group:chat_exodus") and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
     left = redis.zcard("asgi:group:chat_exodus")
@@ -195,7 +197,7 @@ async def test_a_dropped_connection_leaves_its_group_in_redis(two_on_redis, redi
     async with ws_open(first, "/ws/chat/cable/"), ws_open(second, "/ws/chat/cable/") as dropped:
         assert redis.zcard("asgi:group:chat_cable") == 2
         dropped.transport.abort()  # no close frame: the client's network is simply gone
-        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        deadline = asyncio.get_running_loop().time() + LIVE_TIMEOUT
         while redis.zcard("asgi:group:chat_cable") > 1 and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
         assert redis.zcard("asgi:group:chat_cable") == 1, (
