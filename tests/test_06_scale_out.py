@@ -12,7 +12,7 @@ import json
 import runpy
 
 import pytest
-from conftest import STEP_DIR, TIMEOUT, chat_burst, receive_json, recv_json, ws_open
+from conftest import LIVE_TIMEOUT, STEP_DIR, chat_burst, receive_json, recv_json, ws_open
 
 SETTINGS = STEP_DIR / "mysite" / "settings.py"
 
@@ -94,7 +94,7 @@ async def test_two_processes_on_one_redis_hear_each_other(two_on_redis):
             heard = set()
             for _ in range(2):
                 try:
-                    heard.add(json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["message"])
+                    heard.add(json.loads(await asyncio.wait_for(ws.recv(), LIVE_TIMEOUT))["message"])
                 except asyncio.TimeoutError:
                     break
             assert heard == {"from the first process", "from the second process"}, (
@@ -138,7 +138,7 @@ async def test_everyone_joining_and_leaving_at_once_leaves_no_member_in_redis(tw
     async def join(stack):
         try:
             ws = await stack.enter_async_context(ws_open(first, "/ws/chat/exodus/", hello=False))
-            await asyncio.wait_for(ws.recv(), TIMEOUT)  # the channel name: connect() got past group_add
+            await asyncio.wait_for(ws.recv(), LIVE_TIMEOUT)  # the channel name: connect() got past group_add
             return ws
         except (websockets.ConnectionClosed, asyncio.TimeoutError) as error:
             return error  # e.g. closed with 1011: connect() raised
@@ -148,7 +148,7 @@ async def test_everyone_joining_and_leaving_at_once_leaves_no_member_in_redis(tw
         refused = [ws for ws in room if isinstance(ws, Exception)]
         joined = redis.zcard("asgi:group:chat_exodus")
     # All 200 closed at once as the stack unwound; their disconnect()s run side by side.
-    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    deadline = asyncio.get_running_loop().time() + LIVE_TIMEOUT
     while redis.zcard("asgi:group:chat_exodus") and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
     left = redis.zcard("asgi:group:chat_exodus")
