@@ -148,31 +148,51 @@ async def receive_close(communicator, hint="the consumer should close the connec
 # ---------------------------------------------------------------- live server
 
 
+# Every live server started so far (the session's, start_server's), so that before each check
+# pytest_runtest_setup can note where their logs stand.
+LIVE_SERVERS = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before a check and its fixtures start, note where each running server's log ends: its
+    log() then reads only what this check made the server write, and a traceback that an
+    earlier check caused is not blamed on this one. A server that starts during the check
+    is read from its beginning."""
+    for live in LIVE_SERVERS:
+        live.log_start = live.log_path.stat().st_size
+
+
 class Server:
     def __init__(self, port, log_path, process):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.process = process
+        self.log_start = 0  # the byte where the current check's part of the log begins
+        LIVE_SERVERS.append(self)
 
     def ws_url(self, path):
         return f"ws://127.0.0.1:{self.port}{path}"
 
     def log(self):
-        return self.log_path.read_text(errors="replace")
+        """What the server has logged since the current check started."""
+        with open(self.log_path, "rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace")
 
     def wait_for_log(self, text, hint):
         deadline = time.monotonic() + LIVE_TIMEOUT
         while text not in self.log():
             if time.monotonic() > deadline:
-                pytest.fail(f"{hint}\nThe server's log:\n{self.log()[-3000:]}")
+                pytest.fail(f"{hint}\nThe server's log, since this check started:\n{self.log()[-3000:]}")
             time.sleep(0.05)
 
     def assert_no_traceback(self):
         log = self.log()
         assert "Traceback" not in log, (
             "the server logged a traceback: a client's bad input must get an error event "
-            "or a close code, never an exception. The log:\n" + log[-3000:]
+            "or a close code, never an exception. The log, since this check started:\n" + log[-3000:]
         )
         assert self.process.poll() is None, "the server process died:\n" + log[-3000:]
 
