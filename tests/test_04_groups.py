@@ -38,7 +38,9 @@ def group_members(group):
 
 async def test_leaving_takes_the_connection_out_of_the_group(connect):
     staying, leaving = await connect("/ws/chat/hall/"), await connect("/ws/chat/hall/")
-    assert group_members("chat_hall") == {staying.channel_name, leaving.channel_name}
+    assert group_members("chat_hall") == {staying.channel_name, leaving.channel_name}, (
+        "connect() should put the connection in its room's group: group_add (chat/consumers.py)"
+    )
     await leaving.disconnect()
     assert group_members("chat_hall") == {staying.channel_name}, (
         "disconnect() should call group_discard, or the room's group keeps a channel nobody reads"
@@ -53,7 +55,9 @@ async def test_a_refused_room_joins_no_group(connect):
 
 async def test_everyone_leaving_at_once_leaves_the_group_empty(connect):
     room = await asyncio.gather(*(connect("/ws/chat/exodus/") for _ in range(100)))
-    assert len(group_members("chat_exodus")) == 100
+    assert len(group_members("chat_exodus")) == 100, (
+        "each connect() should put its connection in the room's group: group_add (chat/consumers.py)"
+    )
     await asyncio.gather(*(member.disconnect(timeout=TIMEOUT) for member in room))
     left = group_members("chat_exodus")
     assert not left, (
