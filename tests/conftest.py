@@ -62,11 +62,20 @@ def pytest_collection_modifyitems(config, items):
 
     They describe a limitation that a later step removes on purpose, such as
     step 00's page failing to open its WebSocket.
+
+    Note each regression("why") marker in the check's report: a check of step N so
+    marked must pass on step N-1, where the others must fail (the runner's proof).
     """
     keep, drop = [], []
     for item in items:
         marker = item.get_closest_marker("until")
         (drop if marker and STEP.number > marker.args[0] else keep).append(item)
+        regression = item.get_closest_marker("regression")
+        if regression:
+            if not regression.args:
+                raise pytest.UsageError(f'{item.nodeid}: say why it holds on both steps: regression("...")')
+            # The before/after proof (tutorial/runner.py) reads it from pytest's junit XML report.
+            item.user_properties.append(("regression", regression.args[0]))
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

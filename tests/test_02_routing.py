@@ -21,6 +21,7 @@ def test_routing_lists_websocket_urlpatterns():
     )
 
 
+@pytest.mark.regression("step 01 sends every path to its one consumer, the room's path too")
 async def test_room_path_reaches_the_chat_consumer(connect):
     communicator = await connect("/ws/chat/lobby/")
     await communicator.send_to(text_data=json.dumps({"message": "routed"}))
@@ -93,12 +94,14 @@ async def test_room_name_that_cannot_be_a_group_name_is_closed_with_4400(connect
     assert await receive_close(communicator) == 4400
 
 
+@pytest.mark.regression("step 01 checks no room name, so the longest works there too")
 async def test_longest_room_name_still_works(connect):
     communicator = await connect(f"/ws/chat/{'a' * 94}/")
     await communicator.send_to(text_data=json.dumps({"message": "long room"}))
     assert (await receive_json(communicator))["message"] == "long room"
 
 
+@pytest.mark.regression("chat/protocol.py, room names included, is written once in step 01")
 def test_every_allowed_room_name_makes_a_valid_group_name():
     from channels.layers import BaseChannelLayer
 

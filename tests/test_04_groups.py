@@ -22,6 +22,7 @@ async def test_everyone_in_the_room_gets_each_message(connect):
         assert reply == {"message": "hello, everyone", "user": "anonymous", "direct": False}
 
 
+@pytest.mark.regression("without groups no other connection hears a message, other rooms included")
 async def test_other_rooms_hear_nothing(connect):
     lobby, kitchen = await connect("/ws/chat/lobby/"), await connect("/ws/chat/kitchen/")
     await say(lobby, "lobby only")
@@ -47,6 +48,7 @@ async def test_leaving_takes_the_connection_out_of_the_group(connect):
     )
 
 
+@pytest.mark.regression("step 03 puts no connection in any group")
 async def test_a_refused_room_joins_no_group(connect):
     communicator = await connect("/ws/chat/café/", hello=False)
     assert (await receive_json(communicator))["error"] == "bad_room_name"

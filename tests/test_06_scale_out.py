@@ -37,6 +37,7 @@ def test_redis_url_selects_the_redis_channel_layer(monkeypatch):
     )
 
 
+@pytest.mark.regression("with no REDIS_URL, step 06 keeps step 05's in-memory layer")
 def test_without_redis_url_the_in_memory_layer_stays_the_default(monkeypatch):
     layer = channel_layers(monkeypatch, None)["default"]
     assert layer["BACKEND"] == "channels.layers.InMemoryChannelLayer", (
@@ -74,6 +75,7 @@ def two_on_redis(redis_server, start_server):
     return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
 
 
+@pytest.mark.regression("it shows the limit step 06 lifts: an in-memory layer per process")
 async def test_two_processes_without_redis_do_not_hear_each_other(two_on_memory):
     first, second = two_on_memory
     async with ws_open(first, "/ws/chat/split/") as alice, ws_open(second, "/ws/chat/split/") as bob:
