@@ -375,10 +375,16 @@ class Page:
         self.find("chat-message-submit").click()
 
     def wait_for(self, condition, hint, timeout=LIVE_TIMEOUT):
+        """Wait until condition() is true. The page never reopens its socket, so once its event
+        log shows the close, nothing more can arrive: then fail at once, not at the deadline."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            # Read "closed" before the condition: all the page received before it closed is shown by then.
+            closed = any(event.startswith("close ") for event in self.events())
             if condition():
                 return
+            if closed:
+                break
             time.sleep(0.05)
         pytest.fail(f"{hint}\nThe page's event log: {self.events()}")
 
