@@ -162,6 +162,19 @@ def test_room_page_connects_to_its_room_and_names_the_sender(open_page):
 @pytest.mark.browser
 def test_room_page_explains_a_bad_room_name(open_page):
     page = open_page("/chat/café/")
-    page.wait_for_event("close code=4400", "a room that cannot be a group name should close with 4400")
-    assert any("bad_room_name" in event for event in page.events()), "the reason comes as an error event"
+    page.wait_for_event("close code=", "a room that cannot be a group name should be closed by the server")
+    events = page.events()
+    close = next(index for index, event in enumerate(events) if event.startswith("close code="))
+    assert any("server says bad_room_name" in event for event in events[:close]), (
+        f"the reason should come first, as an error event: daphne drops close reasons. The event log: {events}"
+    )
+    # The server closes with 4400 and the page shows close code=4400, except now and then on a busy
+    # machine, where it shows close code=1006 after the same error event. daphne (through autobahn)
+    # waits for the browser's answer to its close for under a second (1 s, rounded down to a whole
+    # second of the clock, so 0 to 1 s), then resets the connection; Chromium answers only once the
+    # page has taken the error event, and when the reset comes first it reports 1006. The 4400 itself
+    # is checked in process and over daphne by the other bad-room checks in this file.
+    assert "code=4400" in events[close] or "code=1006" in events[close], (
+        f"a bad room name should close with 4400 (1006 on a busy machine, see above), not: {events[close]}"
+    )
 
