@@ -15,6 +15,7 @@ from xml.etree import ElementTree
 
 from . import services
 from .steps import ROOT, STEPS, find
+from .wire import port_in_use
 
 # The before/after proof leaves the browser checks out. With them (each proof then starts a
 # Chromium of its own, six at once) `make test` took about 80 s instead of 64 s on a 2-core
@@ -40,6 +41,13 @@ def step_env(step, folder):
 
 def run(number, port):
     step = find(number)
+    # Checked first: otherwise daphne only logs "Address already in use" and keeps running, after
+    # we have told the learner to open a page that another server (or nothing) is answering.
+    if port_in_use(port):
+        # Suggest a port that is free now; 8001 is where `make docs` serves.
+        free = next((p for p in range(port + 1, port + 100) if p != 8001 and not port_in_use(p)), port + 2)
+        raise SystemExit(f"Port {port} is taken: something (another `make run`?) already listens on "
+                         f"127.0.0.1:{port}. Stop it, or serve on another port: make run PORT={free}")
     print(f"Step {step.name}: {step.concept}")
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     # The admin, sessions and users need their tables; migrate is quick when there is nothing to do.
