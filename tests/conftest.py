@@ -147,9 +147,11 @@ async def receive_json(communicator, hint="the consumer should answer every fram
 
 async def receive_close(communicator, hint="the consumer should close the connection"):
     """Wait for the consumer to close the connection; return its close code."""
+    # One deadline for the whole wait: a consumer that keeps sending, and never closes, fails too.
+    deadline = time.monotonic() + TIMEOUT
     try:
         while True:
-            output = await communicator.receive_output(timeout=TIMEOUT)
+            output = await communicator.receive_output(timeout=max(0, deadline - time.monotonic()))
             if output["type"] == "websocket.close":
                 return output.get("code", 1000)
     except asyncio.TimeoutError:
