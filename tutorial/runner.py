@@ -18,7 +18,7 @@ from .steps import ROOT, STEPS, find
 from .wire import port_in_use
 
 # The before/after proof leaves the browser checks out. With them (each proof then starts a
-# Chromium of its own, six at once) `make test` took about 80 s instead of 64 s on a 2-core
+# Chromium of its own, six at once) `make test` took about 80 s instead of 60 s on a 2-core
 # machine, and the extra load made the browser checks of the suites flakier. Each of them
 # does fail on the step before: `make check STEP=N DIR=steps/<N-1>-...` shows it.
 PROOF_WITH_BROWSER = False
