@@ -3,6 +3,7 @@
 #
 #   make run                  serve the latest step on http://127.0.0.1:8000/chat/
 #   make run STEP=02          serve step 02
+#   make run PORT=8002        serve on port 8002, when 8000 is taken (make run says so)
 #   make check STEP=02        run step 02's checks (add DIR=path/to/your/copy to check your own)
 #   make test                 every step's checks, the before/after proof, and the docs build
 #   make docs                 serve the docs site on http://127.0.0.1:8001/
@@ -11,6 +12,7 @@
 #                             writes the table and plot to docs/assets/bench/
 
 STEP ?= latest
+PORT ?= 8000
 DIR ?=
 PYTHON ?= python3
 VENV := .venv
@@ -27,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
-	$(PY) -m tutorial run $(STEP)
+	$(PY) -m tutorial run $(STEP) --port $(PORT)
 
 check: setup
 	$(PY) -m tutorial check $(STEP) $(if $(DIR),--dir $(DIR))

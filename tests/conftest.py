@@ -46,11 +46,11 @@ ORIGIN = "http://testserver"
 # How long to wait for something that should happen. Such a wait ends as soon as the thing
 # happens, so only a failing check waits a bound out. In process there is no network and no
 # other process: 3 s is ages. Over a live daphne, a browser or Redis, several processes share
-# the machine's cores with whatever else runs there; on a busy 2-core machine a handshake or a
-# delivery that takes milliseconds alone can take seconds (100 clients joining at once, two
-# suites side by side, a browser starting), so those get 10 s: generous, and still a failure
-# a learner sees quickly. A wait for nothing to arrive ("nothing within 0.3 s") always runs to
-# its end, so those stay short.
+# the machine's cores with whatever else runs there (two suites side by side, a browser
+# starting, 100 clients joining at once): the slowest such wait measured on a 2-core machine
+# with two suites and two busy loops running took 0.13 s, so 10 s leaves a wide margin for a
+# busier machine and is still a failure a learner sees quickly. A wait for nothing to arrive
+# ("nothing within 0.3 s") always runs to its end, so those stay short.
 TIMEOUT = 3
 LIVE_TIMEOUT = 10
 # How long the `long` checks keep a room quiet: past every timer an idle
@@ -67,11 +67,20 @@ def pytest_collection_modifyitems(config, items):
 
     They describe a limitation that a later step removes on purpose, such as
     step 00's page failing to open its WebSocket.
+
+    Note each regression("why") marker in the check's report: a check of step N so
+    marked must pass on step N-1, where the others must fail (the runner's proof).
     """
     keep, drop = [], []
     for item in items:
         marker = item.get_closest_marker("until")
         (drop if marker and STEP.number > marker.args[0] else keep).append(item)
+        regression = item.get_closest_marker("regression")
+        if regression:
+            if not regression.args:
+                raise pytest.UsageError(f'{item.nodeid}: say why it holds on both steps: regression("...")')
+            # The before/after proof (tutorial/runner.py) reads it from pytest's junit XML report.
+            item.user_properties.append(("regression", regression.args[0]))
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -144,9 +153,11 @@ async def receive_json(communicator, hint="the consumer should answer every fram
 
 async def receive_close(communicator, hint="the consumer should close the connection"):
     """Wait for the consumer to close the connection; return its close code."""
+    # One deadline for the whole wait: a consumer that keeps sending, and never closes, fails too.
+    deadline = time.monotonic() + TIMEOUT
     try:
         while True:
-            output = await communicator.receive_output(timeout=TIMEOUT)
+            output = await communicator.receive_output(timeout=max(0, deadline - time.monotonic()))
             if output["type"] == "websocket.close":
                 return output.get("code", 1000)
     except asyncio.TimeoutError:
@@ -373,10 +384,16 @@ class Page:
         self.find("chat-message-submit").click()
 
     def wait_for(self, condition, hint, timeout=LIVE_TIMEOUT):
+        """Wait until condition() is true. The page never reopens its socket, so once its event
+        log shows the close, nothing more can arrive: then fail at once, not at the deadline."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            # Read "closed" before the condition: all the page received before it closed is shown by then.
+            closed = any(event.startswith("close ") for event in self.events())
             if condition():
                 return
+            if closed:
+                break
             time.sleep(0.05)
         pytest.fail(f"{hint}\nThe page's event log: {self.events()}")
 

@@ -23,6 +23,7 @@ def test_routing_lists_websocket_urlpatterns():
     )
 
 
+@pytest.mark.regression("step 01 sends every path to its one consumer, the room's path too")
 async def test_room_path_reaches_the_chat_consumer(connect):
     communicator = await connect("/ws/chat/lobby/")
     await communicator.send_to(text_data=json.dumps({"message": "routed"}))
@@ -95,12 +96,14 @@ async def test_room_name_that_cannot_be_a_group_name_is_closed_with_4400(connect
     assert await receive_close(communicator) == 4400
 
 
+@pytest.mark.regression("step 01 checks no room name, so the longest works there too")
 async def test_longest_room_name_still_works(connect):
     communicator = await connect(f"/ws/chat/{'a' * 94}/")
     await communicator.send_to(text_data=json.dumps({"message": "long room"}))
     assert (await receive_json(communicator))["message"] == "long room"
 
 
+@pytest.mark.regression("chat/protocol.py, room names included, is written once in step 01")
 def test_every_allowed_room_name_makes_a_valid_group_name():
     from channels.layers import BaseChannelLayer
 
@@ -173,7 +176,15 @@ def test_a_socket_to_a_bad_room_is_told_why_then_closed_with_4400(open_page):
     """)
     page.wait_for(lambda: len(page.run("return window.probe")) >= 2,
                   "a socket to /ws/chat/my%20room/ should get an error event, then a close")
-    assert page.run("return window.probe") == ["bad_room_name", 4400], (
+    error, code = page.run("return window.probe")[:2]
+    assert error == "bad_room_name", (
         "chat/routing.py should send any one path segment to ChatConsumer, which refuses a bad "
-        "room name with a bad_room_name event and close code 4400"
+        f"room name with a bad_room_name event first (daphne drops close reasons): got {error!r}"
     )
+    # The server closes with 4400, and Chromium shows 4400, except now and then on a busy
+    # machine, where it shows 1006 after the same error event: daphne (through autobahn) waits
+    # under a second (1 s, counted in whole seconds of the clock, so 0 to 1 s) for the browser's
+    # answer to its close, then resets the connection, and a reset that comes before Chromium
+    # has answered is reported as 1006. The 4400 itself is checked in process and over daphne
+    # by the other bad-room checks in this file.
+    assert code in (4400, 1006), f"a bad room name should close with 4400 (1006 on a busy machine), not {code}"

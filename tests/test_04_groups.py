@@ -22,6 +22,7 @@ async def test_everyone_in_the_room_gets_each_message(connect):
         assert reply == {"message": "hello, everyone", "user": "anonymous", "direct": False}
 
 
+@pytest.mark.regression("without groups no other connection hears a message, other rooms included")
 async def test_other_rooms_hear_nothing(connect):
     lobby, kitchen = await connect("/ws/chat/lobby/"), await connect("/ws/chat/kitchen/")
     await say(lobby, "lobby only")
@@ -47,6 +48,7 @@ async def test_leaving_takes_the_connection_out_of_the_group(connect):
     )
 
 
+@pytest.mark.regression("step 03 puts no connection in any group")
 async def test_a_refused_room_joins_no_group(connect):
     communicator = await connect("/ws/chat/café/", hello=False)
     assert (await receive_json(communicator))["error"] == "bad_room_name"
@@ -81,7 +83,6 @@ async def test_a_consumer_whose_handler_fails_still_leaves_its_group(connect):
     )
 
 
-@pytest.mark.regression("disconnect() already runs for a 1006 in step 03; here it must also leave the group")
 async def test_a_connection_dropped_without_a_close_frame_leaves_its_group(connect):
     staying, dropped = await connect("/ws/chat/dropped/"), await connect("/ws/chat/dropped/")
     # What daphne tells the consumer when the TCP connection just ends: no close frame, code 1006.
@@ -120,6 +121,7 @@ async def test_a_burst_from_several_senders_reaches_everyone_in_full(server, ws_
     server.assert_no_traceback()
 
 
+@pytest.mark.regression("daphne reports a drop to step 03's disconnect() too; from here it must leave a group")
 async def test_a_dropped_connection_is_reported_to_disconnect_with_1006(server, ws_connect):
     async with ws_connect("/ws/chat/lobby/") as ws:
         ws.transport.abort()  # the TCP connection just ends: no close frame, like a pulled cable

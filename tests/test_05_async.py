@@ -114,6 +114,7 @@ async def test_a_busy_connection_does_not_hold_up_the_others(connect):
         await busy.disconnect(timeout=TIMEOUT)
 
 
+@pytest.mark.regression("step 04's sync consumer serves 100 clients too; async changes who waits")
 async def test_a_hundred_clients_connect_and_chat_at_once_over_daphne(server):
     async with contextlib.AsyncExitStack() as stack:
         room = await asyncio.gather(*(stack.enter_async_context(ws_open(server, "/ws/chat/crowd/"))

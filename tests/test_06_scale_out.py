@@ -41,6 +41,7 @@ def test_redis_url_selects_the_redis_channel_layer(monkeypatch):
     )
 
 
+@pytest.mark.regression("with no REDIS_URL, step 06 keeps step 05's in-memory layer")
 def test_without_redis_url_the_in_memory_layer_stays_the_default(monkeypatch):
     layer = channel_layers(monkeypatch, None)["default"]
     assert layer["BACKEND"] == "channels.layers.InMemoryChannelLayer", (
@@ -71,6 +72,11 @@ async def test_in_process_the_room_goes_through_redis(redis_layer, connect):
 async def test_any_frame_through_redis_gets_an_answer(redis_layer, connect, frame):
     # msgpack, the Redis layer's encoding, refuses what the in-memory layer lets through,
     # e.g. a lone surrogate: every frame must still get its answer.
+    from channels.layers import get_channel_layer
+
+    assert "Redis" in type(get_channel_layer()).__name__, (
+        "with REDIS_URL set, CHANNEL_LAYERS (mysite/settings.py) should be a channels_redis layer"
+    )
     communicator = await connect("/ws/chat/fuzz/")
     await fuzz.answers_soundly(communicator, frame, receive_json, FRAME_ERRORS)
     await communicator.disconnect()
@@ -103,6 +109,7 @@ def two_on_redis(redis_server, start_server):
     return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
 
 
+@pytest.mark.regression("it shows the limit step 06 lifts: an in-memory layer per process")
 async def test_two_processes_without_redis_do_not_hear_each_other(two_on_memory):
     first, second = two_on_memory
     async with ws_open(first, "/ws/chat/split/") as alice, ws_open(second, "/ws/chat/split/") as bob:

@@ -1,6 +1,6 @@
 """The runner behind `make`: `python -m tutorial run|check|test`.
 
-    run [STEP]                 migrate, then serve the step on http://127.0.0.1:8000/
+    run [STEP] [--port N]      migrate, then serve the step on http://127.0.0.1:8000/ (or port N)
     check STEP [--dir DIR]     run the step's checks on steps/NN-... or on your own copy
     test                       every step's checks, the before/after proof, and the docs
 """
@@ -18,7 +18,7 @@ def main(argv=None):
 
     run = commands.add_parser("run", help="serve a step on http://127.0.0.1:8000/")
     run.add_argument("step", nargs="?", default="latest")
-    run.add_argument("--port", default="8000")
+    run.add_argument("--port", type=int, default=8000, help="serve on this port instead (default 8000)")
 
     check = commands.add_parser("check", help="run one step's checks")
     check.add_argument("step", nargs="?", default="latest")

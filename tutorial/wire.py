@@ -1,6 +1,7 @@
 """Small tools for serving a step and talking to it over a bare socket, shared by the checks,
 the docs generator, the benchmark and `make run`."""
 
+import errno
 import socket
 import subprocess
 import time
@@ -14,6 +15,19 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def port_in_use(port):
+    """Whether something already listens on the loopback `port`, so that a server could not start there."""
+    with socket.socket() as probe:
+        # SO_REUSEADDR, as daphne and Django's runserver set it: a port that a server which has just
+        # stopped leaves in TIME_WAIT is free for them, so it counts as free here too.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            return error.errno == errno.EADDRINUSE
+    return False
 
 
 def wait_for_port(port, process, timeout=30):
