@@ -47,6 +47,15 @@ fuzz_settings = settings(
 )
 
 
+async def check_it_answers(communicator, receive_json):
+    """Before fuzzing: one plain frame must come back. Without a consumer that answers at all,
+    each generated frame would wait out its timeout, and Hypothesis would try hundreds."""
+    await communicator.send_to(text_data='{"message": "ping"}')
+    reply = await receive_json(communicator, 'receive() should answer {"message": "ping"} before '
+                                             "the generated frames are worth sending")
+    assert reply.get("message") == "ping", f'{{"message": "ping"}} came back as {reply}'
+
+
 @contextlib.contextmanager
 def servers_recursion_limit():
     """Hypothesis raises Python's recursion limit while it runs an example; a server runs with

@@ -90,9 +90,14 @@ async def test_a_flood_is_answered_frame_by_frame_and_mostly_dropped(connect):
     assert len(passed) >= 30, f"a burst of 30 is allowed at once, but only {len(passed)} passed"
 
 
+@pytest.fixture
+async def answering(connect):
+    await fuzz.check_it_answers(await connect(), receive_json)
+
+
 @given(frame=fuzz.frames)
 @fuzz.fuzz_settings
-async def test_any_frame_gets_an_answer_and_the_connection_goes_on(connect, frame):
+async def test_any_frame_gets_an_answer_and_the_connection_goes_on(answering, connect, frame):
     communicator = await connect()
     await fuzz.answers_soundly(communicator, frame, receive_json, FRAME_ERRORS)
     await communicator.disconnect()

@@ -67,16 +67,21 @@ async def test_in_process_the_room_goes_through_redis(redis_layer, connect):
         assert (await receive_json(member, "group_send through Redis should reach the room"))["message"] == "via Redis"
 
 
-@given(frame=fuzz.frames)
-@fuzz.fuzz_settings
-async def test_any_frame_through_redis_gets_an_answer(redis_layer, connect, frame):
-    # msgpack, the Redis layer's encoding, refuses what the in-memory layer lets through,
-    # e.g. a lone surrogate: every frame must still get its answer.
+@pytest.fixture
+async def answering_through_redis(redis_layer, connect):
     from channels.layers import get_channel_layer
 
     assert "Redis" in type(get_channel_layer()).__name__, (
         "with REDIS_URL set, CHANNEL_LAYERS (mysite/settings.py) should be a channels_redis layer"
     )
+    await fuzz.check_it_answers(await connect("/ws/chat/fuzz/"), receive_json)
+
+
+@given(frame=fuzz.frames)
+@fuzz.fuzz_settings
+async def test_any_frame_through_redis_gets_an_answer(answering_through_redis, connect, frame):
+    # msgpack, the Redis layer's encoding, refuses what the in-memory layer lets through,
+    # e.g. a lone surrogate: every frame must still get its answer.
     communicator = await connect("/ws/chat/fuzz/")
     await fuzz.answers_soundly(communicator, frame, receive_json, FRAME_ERRORS)
     await communicator.disconnect()
