@@ -169,6 +169,7 @@ async def test_members_leaving_while_messages_fly_log_no_traceback(server, ws_co
 
 
 @pytest.mark.long
+@pytest.mark.timeout(IDLE_SECONDS + 90)  # the quiet minute, and servers to start and stop on a busy machine
 async def test_a_quiet_room_still_works_after_every_timeout_in_the_stack(server, ws_connect):
     async with ws_connect("/ws/chat/quiet/") as alice, ws_connect("/ws/chat/quiet/") as bob:
         await chat_both_ways(alice, bob, "before")

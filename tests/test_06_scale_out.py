@@ -218,6 +218,7 @@ async def test_a_dropped_connection_leaves_its_group_in_redis(two_on_redis, redi
 
 
 @pytest.mark.long
+@pytest.mark.timeout(IDLE_SECONDS + 90)  # the quiet minute, and servers to start and stop on a busy machine
 async def test_a_quiet_room_across_two_processes_still_works_after_every_timeout(two_on_redis):
     first, second = two_on_redis
     async with ws_open(first, "/ws/chat/quiet/") as alice, ws_open(second, "/ws/chat/quiet/") as bob:
