@@ -1,24 +1,33 @@
 # The tutorial's commands. Each sets itself up on first use: a virtual
 # environment in .venv with the dependencies pinned in pyproject.toml.
 #
-#   make run                  serve the latest step on http://127.0.0.1:8000/chat/
-#   make run STEP=02          serve step 02
-#   make run PORT=8002        serve on port 8002, when 8000 is taken (make run says so)
-#   make check STEP=02        run step 02's checks (add DIR=path/to/your/copy to check your own)
-#   make test                 every step's checks, the before/after proof, and the docs build
+# The learner's loop, in a workspace of your own (work/, which git ignores):
+#   make start                begin the next step (STEP=02: that one), from your own last step
+#   make watch                on every save: check the current step, and serve it on :8000
+#   make hint                 the next hint for the first task that does not pass yet
+#   make check                the current step's checklist, once (V=1: pytest's whole output)
+#   make progress             every step: done, in progress, not started
+#   make reset                start the current step over (your version is kept in work/.backup/)
+#   make solution             the diff from your copy of the step to ours
+#
+# And:
+#   make run                  serve the current step (no workspace: the last step) on http://127.0.0.1:8000/chat/
+#   make run STEP=02          serve our step 02 (DIR=path: your own copy; PORT=8002: another port)
+#   make check STEP=02        our step 02's checklist (add DIR=path/to/your/copy to check your own)
+#   make test                 every step's checks, each step's replay, and the docs build
 #   make docs                 serve the docs site on http://127.0.0.1:8001/
 #   make generate             re-capture the outputs the docs show (handshake, check runs)
 #   make bench                measure steps 04-06 and a bare server side by side (a few minutes);
 #                             writes the table and plot to docs/assets/bench/
 
-STEP ?= latest
+STEP ?=
 PORT ?= 8000
 DIR ?=
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run check test docs generate setup bench bench-setup clean
+.PHONY: run check test docs generate setup bench bench-setup clean start watch hint progress reset solution
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +38,19 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
-	$(PY) -m tutorial run $(STEP) --port $(PORT)
+	$(PY) -m tutorial run $(STEP) --port $(PORT) $(if $(DIR),--dir $(DIR))
 
 check: setup
-	$(PY) -m tutorial check $(STEP) $(if $(DIR),--dir $(DIR))
+	$(PY) -m tutorial check $(STEP) $(if $(DIR),--dir $(DIR)) $(if $(filter 1,$(V)),-v)
+
+start: setup
+	$(PY) -m tutorial start $(STEP)
+
+watch: setup
+	$(PY) -m tutorial watch --port $(PORT)
+
+hint progress reset solution: setup
+	$(PY) -m tutorial $@ $(if $(filter-out progress reset,$@),$(STEP))
 
 test: setup
 	$(PY) -m tutorial test

@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import re
 
 import pytest
 from conftest import ORIGIN, receive_close, receive_json, recv_close, recv_json
@@ -16,9 +17,12 @@ BAD_ROOM_NAMES = {
 
 
 def test_routing_lists_websocket_urlpatterns():
-    from chat import routing
-
-    assert routing.websocket_urlpatterns, (
+    try:
+        from chat import routing
+    except ImportError as error:
+        pytest.fail(f"chat/routing.py should exist and import cleanly ({error}): it holds "
+                    "websocket_urlpatterns, the WebSocket side's urlpatterns")
+    assert getattr(routing, "websocket_urlpatterns", None), (
         "chat/routing.py should define websocket_urlpatterns, the WebSocket side's urlpatterns"
     )
 
@@ -96,6 +100,30 @@ async def test_room_name_that_cannot_be_a_group_name_is_closed_with_4400(connect
     assert await receive_close(communicator) == 4400
 
 
+async def test_a_refused_room_hears_nothing_more(connect):
+    communicator = await connect("/ws/chat/my room/", hello=False)
+    # A frame the browser sent before it saw the close: it must not reach receive().
+    await communicator.send_to(text_data=json.dumps({"message": "too early"}))
+    reply = await receive_json(communicator, "a bad room name should get a bad_room_name error event")
+    assert reply.get("error") == "bad_room_name", f"expected bad_room_name, got {reply}"
+    assert await receive_close(communicator) == 4400
+    assert await communicator.receive_nothing(timeout=0.3), (
+        "after closing with 4400, connect() should `raise StopConsumer()` (chat/consumers.py): "
+        "otherwise frames already on their way still reach receive(), which answers them"
+    )
+
+
+def test_room_page_opens_its_rooms_socket_with_an_encoded_name(client):
+    page = client.get("/chat/lobby/").content.decode()
+    opens = re.search(r"new WebSocket\((.*?)\);", page, re.DOTALL)
+    assert opens, "chat/templates/chat/room.html should open its socket with new WebSocket(...)"
+    assert re.search(r"/ws/chat/\$\{encodeURIComponent\(roomName\)\}/", opens.group(1)), (
+        "room.html should open /ws/chat/<room>/ and put the room name in with "
+        "encodeURIComponent(roomName): text that goes into a URL is always encoded, "
+        f"so that no name can change the path. It opens: {opens.group(1).strip()}"
+    )
+
+
 @pytest.mark.regression("step 01 checks no room name, so the longest works there too")
 async def test_longest_room_name_still_works(connect):
     communicator = await connect(f"/ws/chat/{'a' * 94}/")
@@ -129,10 +157,14 @@ def test_every_allowed_room_name_makes_a_valid_group_name():
 async def test_foreign_origin_handshake_gets_http_403(ws_connect):
     import websockets
 
-    with pytest.raises(websockets.InvalidStatus) as refused:
-        async with ws_connect("/ws/chat/lobby/", origin="http://evil.example"):
+    try:
+        async with ws_connect("/ws/chat/lobby/", origin="http://evil.example", hello=False):
             pass
-    assert refused.value.response.status_code == 403, "daphne answers a refused handshake with 403"
+    except websockets.InvalidStatus as refused:
+        assert refused.response.status_code == 403, "daphne answers a refused handshake with 403"
+    else:
+        pytest.fail("over daphne, a handshake from http://evil.example was accepted: wrap the router "
+                    "in AllowedHostsOriginValidator (mysite/asgi.py), which answers it with HTTP 403")
 
 
 async def test_bad_paths_and_rooms_over_daphne_leave_no_traceback(server, ws_connect):
@@ -146,7 +178,10 @@ async def test_bad_paths_and_rooms_over_daphne_leave_no_traceback(server, ws_con
             with contextlib.suppress(websockets.ConnectionClosed):
                 await ws.send('{"message": "too early"}')
             error = await recv_json(ws, f"{path} should get an error event first (chat/protocol.py)")
-            assert error["error"] in ("no_route", "bad_room_name")
+            assert error.get("error") in ("no_route", "bad_room_name"), (
+                f"over daphne, {path} should get a no_route or bad_room_name error event first "
+                f"(chat/routing.py, chat/consumers.py), not {error}"
+            )
             rcvd = await recv_close(ws, f"after the error event, {path} should be closed with {code}")
             assert rcvd is not None and rcvd.code == code, f"{path} should be closed with {code}, not {rcvd}"
             assert rcvd.reason == "", "daphne does not pass a close reason on"

@@ -39,8 +39,21 @@ def step_env(step, folder):
     return env
 
 
-def run(number, port):
-    step = find(number)
+def run(number, port, folder=None):
+    """Serve a step: ours (STEP=), a folder (DIR=), else the workspace's current step, else our last."""
+    from . import workspace
+
+    if folder:
+        step = find(number) if number else (workspace.current() or STEPS[-1])
+        folder = Path(folder).resolve()
+    elif not number and workspace.current():
+        step = workspace.current()
+        folder = workspace.folder(step)
+    else:
+        step = find(number)
+        folder = step.folder
+    if not (folder / "manage.py").is_file():
+        raise SystemExit(f"{folder} has no manage.py: give DIR= the folder that holds it.")
     # Checked first: otherwise daphne only logs "Address already in use" and keeps running, after
     # we have told the learner to open a page that another server (or nothing) is answering.
     if port_in_use(port):
@@ -49,10 +62,12 @@ def run(number, port):
         raise SystemExit(f"Port {port} is taken: something (another `make run`?) already listens on "
                          f"127.0.0.1:{port}. Stop it, or serve on another port: make run PORT={free}")
     print(f"Step {step.name}: {step.concept}")
+    if folder != step.folder:
+        print(f"Serving your copy, {workspace.relative(folder)}.")
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     # The admin, sessions and users need their tables; migrate is quick when there is nothing to do.
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-                   cwd=step.folder, env=env, check=True)
+                   cwd=folder, env=env, check=True)
     command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"]
     redis = None
     if step.redis and not env.get("REDIS_URL"):
@@ -65,7 +80,7 @@ def run(number, port):
                   f"{services.HOW_TO_GET_REDIS}.")
     print(f"Open http://127.0.0.1:{port}/chat/ in your browser; Ctrl-C stops the server.", flush=True)
     if redis is None:
-        os.chdir(step.folder)
+        os.chdir(folder)
         os.execve(sys.executable, command, env)
     # With a Redis of our own, the server runs as a child, so that Redis is stopped after it.
     def stop(*_):
@@ -73,7 +88,7 @@ def run(number, port):
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    server = subprocess.Popen(command, cwd=step.folder, env=env)
+    server = subprocess.Popen(command, cwd=folder, env=env)
     try:
         return server.wait()
     except KeyboardInterrupt:  # Ctrl-C reaches runserver too, and it stops by itself

@@ -1,0 +1,206 @@
+"""Run a step's checks and show them as the learner's checklist: a line a task, the first
+failing task's hint, and how many tasks are done.
+
+The checks are the same pytest checks `make test` runs; tutorial/report.py (a pytest plugin)
+orders them (the step's own first, in-process before live before browser) and reports each
+as it ends, so that the checklist fills in while the slower checks still run.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .runner import step_env, suite
+from .steps import ROOT, STEPS
+from .tasks import load
+
+TTY = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+MARKS = {"done": "✓", "failed": "✗", "pending": "·", "skipped": "–"}
+
+
+def colour(text, code):
+    return f"\x1b[{code}m{text}\x1b[0m" if TTY else text
+
+
+@dataclass
+class Verdict:
+    step: object
+    folder: Path
+    records: list = field(default_factory=list)  # one dict a check, from tutorial/report.py
+    returncode: int | None = None  # None while the checks still run
+    output: str = ""  # pytest's own output, for -v and for a run that could not start
+    started: float = field(default_factory=time.monotonic)
+    own_done_at: float | None = None  # when the last of the step's own in-process checks ended
+    finished_at: float | None = None
+
+    @property
+    def tasks(self):
+        return load(self.step).tasks
+
+    def results(self, check):
+        return [r for r in self.records if r["step"] == self.step.number and r["check"] == check]
+
+    def state(self, task):
+        """done, failed, pending (still running, or never ran) or skipped (e.g. no browser)."""
+        results = [r for check in task.checks for r in self.results(check)]
+        if any(r["outcome"] == "failed" for r in results):
+            return "failed"
+        ran = {r["check"] for r in results}
+        if set(task.checks) - ran:
+            return "pending"
+        if all(r["outcome"] == "skipped" for r in results):
+            return "skipped"
+        return "done"
+
+    def first_failure(self, task):
+        return next((r for check in task.checks for r in self.results(check) if r["outcome"] == "failed"), None)
+
+    @property
+    def broken_guards(self):
+        """Failed checks that are no task's: earlier steps' checks, and this step's regression guards."""
+        own = {check for task in self.tasks for check in task.checks}
+        return [r for r in self.records if r["outcome"] == "failed"
+                and not (r["step"] == self.step.number and r["check"] in own)]
+
+    @property
+    def finished(self):
+        return self.returncode is not None
+
+    @property
+    def could_not_run(self):
+        # pytest exits 0 (all passed) or 1 (some failed); 2 to 5 mean it could not run the checks.
+        return self.finished and self.returncode not in (0, 1)
+
+    @property
+    def done_count(self):
+        return sum(self.state(task) in ("done", "skipped") for task in self.tasks)
+
+    @property
+    def all_done(self):
+        return (self.finished and not self.could_not_run and self.done_count == len(self.tasks)
+                and not self.broken_guards and self.returncode == 0)
+
+    @property
+    def first_failing_task(self):
+        return next((task for task in self.tasks if self.state(task) == "failed"), None)
+
+
+def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every=False):
+    """Run `step`'s checks on `folder`; call on_update(verdict) as results come; return the Verdict.
+
+    files: the test files (default: the step's suite, its own file and every earlier step's).
+    every: run every check, even those of a task that already fails (the replay needs them all).
+    """
+    verdict = Verdict(step, Path(folder))
+    with tempfile.TemporaryDirectory(prefix="tutorial-check-") as scratch:
+        report = Path(scratch) / "report.jsonl"
+        log = Path(scratch) / "pytest.log"
+        # The long checks (a minute of quiet) are `make test`'s; `-m long` asks for them.
+        quick = [] if "-m" in extra else ["-m", "not long"]
+        command = [sys.executable, "-m", "pytest", "-p", "tutorial.report", "-rfEs",
+                   "-v" if verbose else "-q", *quick, *(files or suite(step)), *extra]
+        env = {**step_env(step, folder), "TUTORIAL_REPORT": str(report)}
+        if not every:
+            env["TUTORIAL_FAST"] = "1"
+        with open(log, "w") as out:
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=None if verbose else out,
+                                       stderr=subprocess.STDOUT if not verbose else None)
+            seen = 0
+            while True:
+                finished = process.poll() is not None
+                if report.is_file():
+                    lines = report.read_text().splitlines()
+                    # A line is whole once it ends in a newline; the last may still be written.
+                    complete = lines if finished else lines[:-1]
+                    if len(complete) > seen:
+                        verdict.records.extend(json.loads(line) for line in complete[seen:])
+                        seen = len(complete)
+                        _note_own_done(verdict)
+                        if on_update:
+                            on_update(verdict)
+                if finished:
+                    break
+                time.sleep(0.05)
+        verdict.returncode = process.returncode
+        verdict.finished_at = time.monotonic()
+        verdict.output = "" if verbose else log.read_text()
+    _note_own_done(verdict)
+    if on_update:
+        on_update(verdict)
+    return verdict
+
+
+def _note_own_done(verdict):
+    if verdict.own_done_at is not None:
+        return
+    quick = [r for r in verdict.records if r["step"] == verdict.step.number and r["layer"] == "in-process"]
+    later = [r for r in verdict.records if r["step"] != verdict.step.number or r["layer"] != "in-process"]
+    # The in-process checks run first, so the first record of another kind (or the end) closes them.
+    if quick and (later or verdict.finished):
+        verdict.own_done_at = time.monotonic()
+
+
+def wrap(text, indent):
+    return "\n".join(textwrap.fill(paragraph, width=92, initial_indent=indent, subsequent_indent=indent)
+                     for paragraph in text.split("\n\n"))
+
+
+def render(verdict, where=None):
+    """The checklist, as lines of text."""
+    step = verdict.step
+    tasks = load(step)
+    lines = [colour(f"Step {step.name}: {step.title}", "1") + f"  ({where or verdict.folder})", ""]
+    for task in tasks.tasks:
+        state = verdict.state(task)
+        if state == "pending" and verdict.finished:
+            state = "failed" if verdict.could_not_run else "pending"
+        mark = MARKS[state]
+        mark = colour(mark, {"done": "32", "failed": "31", "skipped": "33"}.get(state, "2"))
+        first, *rest = wrap(" ".join(task.do.split()), "").splitlines()
+        lines.append(f"  {mark} {task.number}. {first}")
+        lines.extend(f"       {line}" for line in rest)
+    lines.append("")
+    count = f"{verdict.done_count} of {len(tasks.tasks)} tasks done"
+    if not verdict.finished:
+        lines.append(f"{count} so far; checking...")
+        return lines
+    if verdict.could_not_run:
+        lines.append(colour("The checks could not run your project. pytest said:", "31"))
+        lines.extend("  " + line for line in verdict.output.strip().splitlines()[-25:])
+        return lines
+    task = verdict.first_failing_task
+    if task:
+        failure = verdict.first_failure(task)
+        lines.append(colour(f"{count}. Next: task {task.number}.", "1"))
+        lines.append(f"  {failure['check']} says:")
+        message = failure["message"].strip()
+        if not failure["hint"]:
+            message = (f"{message}\n\nThat is an error, not a check's answer: if it points into your "
+                       f"files, fix it there first.")
+        lines.extend(wrap(message[:1500], "    ").splitlines())
+        lines.append("  `make hint` gives a hint for it, a bit more each time you ask.")
+    for guard in verdict.broken_guards[:3]:
+        owner = f"step {guard['step']}'s" if guard["step"] != step.number else "this step's"
+        lines.append(colour(f"  ✗ {owner} check {guard['check']} no longer passes: something that "
+                            "worked before broke.", "31"))
+        lines.extend(wrap(guard["message"].strip()[:800], "      ").splitlines())
+    if len(verdict.broken_guards) > 3:
+        lines.append(f"  ... and {len(verdict.broken_guards) - 3} more checks of earlier steps")
+    if verdict.all_done:
+        later = [s for s in STEPS if s.number > step.number]
+        skipped = [t for t in tasks.tasks if verdict.state(t) == "skipped"]
+        lines.append(colour(f"{count}: step {step.number} done!", "32;1") + " " + (
+            f"Next: `make start` begins step {later[0].number}." if later
+            else "That was the last step: you built a chat that scales out. Well done."))
+        if skipped:
+            reasons = {r["message"] for t in skipped for c in t.checks for r in verdict.results(c)}
+            lines.append(f"  ({len(skipped)} task(s) could not be checked here: {'; '.join(sorted(reasons))})")
+    elif not task and not verdict.broken_guards:
+        lines.append(f"{count}.")
+    return lines

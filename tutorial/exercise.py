@@ -1,0 +1,202 @@
+"""The learner's commands: `make start`, `make watch`, `make check`, `make hint`,
+`make progress`, `make reset`, `make solution`, and `make run` on a workspace.
+
+See tutorial/workspace.py for the folders, tutorial/checklist.py for the checklist.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import checklist, services, workspace
+from .steps import STEPS, find
+from .tasks import load
+from .wire import port_in_use, stop
+
+
+def target(number, folder):
+    """Which step to check, on which folder: a DIR, our step, or the workspace's current step."""
+    if folder:
+        step = find(number) if number else (workspace.current() or STEPS[-1])
+        path = Path(folder).resolve()
+    elif number:
+        step, path = find(number), find(number).folder
+    elif workspace.current():
+        step = workspace.current()
+        path = workspace.folder(step)
+    else:
+        step, path = STEPS[-1], STEPS[-1].folder
+    if not (path / "manage.py").is_file():
+        raise SystemExit(f"{path} has no manage.py: give DIR= the folder that holds it.")
+    return step, path
+
+
+class Screen:
+    """Shows the checklist as it fills in: redrawn in place on a terminal, printed once otherwise."""
+
+    def __init__(self, where, header=()):
+        self.where = where
+        self.header = list(header)
+        self.drawn = 0
+
+    def __call__(self, verdict):
+        lines = self.header + checklist.render(verdict, self.where)
+        if checklist.TTY:
+            # Up to where the last drawing began, clear below, draw again.
+            up = f"\x1b[{self.drawn}F" if self.drawn else ""
+            sys.stdout.write(up + "\x1b[J" + "\n".join(lines) + "\n")
+            sys.stdout.flush()
+            self.drawn = len(lines)
+        elif verdict.finished:
+            print("\n".join(lines), flush=True)
+
+
+def check(number, folder, extra):
+    step, path = target(number, folder)
+    verbose = "-v" in extra or os.environ.get("V") == "1"
+    extra = [arg for arg in extra if arg != "-v"]
+    verdict = checklist.run(step, path, on_update=None if verbose else Screen(workspace.relative(path)),
+                            extra=extra, verbose=verbose)
+    if verbose:
+        print("\n".join(checklist.render(verdict, workspace.relative(path))))
+    workspace.record(verdict)
+    return 0 if verdict.all_done else 1
+
+
+def hint(number=None):
+    """The next hint for the first failing task: a nudge, then the concept, then the lines to write."""
+    step = find(number) if number else workspace.current()
+    if step is None:
+        raise SystemExit("No step started yet: `make start` begins one, and then `make hint` helps with it.")
+    path = workspace.folder(step)
+    if not path.is_dir():
+        raise SystemExit(f"Step {step.name} is not in your workspace: `make start STEP={step.number}` begins it.")
+    print(f"Checking {workspace.relative(path)} to find the first task that does not pass yet...", flush=True)
+    # Only the step's own checks: a hint is about what this step asks.
+    verdict = checklist.run(step, path, files=[str(step.test_file)])
+    task = verdict.first_failing_task
+    if verdict.could_not_run:
+        print("\n".join(checklist.render(verdict, workspace.relative(path))))
+        return 1
+    if task is None:
+        print(f"Every task of step {step.number} passes: nothing to hint at. `make check` runs all the "
+              "checks, earlier steps' included; `make start` begins the next step.")
+        return 0
+    state = workspace.read_state()
+    key = f"{step.number}:{task.number}"
+    stage = min(state["hints"].get(key, 0) + 1, 3)
+    state["hints"][key] = stage
+    workspace.write_state(state)
+    failure = verdict.first_failure(task)
+    print(f"\nTask {task.number}: {' '.join(task.do.split())}\n")
+    print(f"{failure['check']} says: {failure['message'].strip()[:600]}\n")
+    if stage == 1:
+        print("Hint 1 of 3, a nudge:\n" + checklist.wrap(" ".join(task.nudge.split()), "  "))
+    elif stage == 2:
+        print("Hint 2 of 3, the idea and where it goes:\n" + checklist.wrap(" ".join(task.concept.split()), "  "))
+    else:
+        print("Hint 3 of 3, the lines to write: how our step differs from yours in "
+              f"{', '.join(task.files)} (lines with + are ours, - yours):\n")
+        print(workspace.diff(path, step.folder, task.files, colour=checklist.TTY) or "  (no difference left there)")
+    if stage < 3:
+        print("\n`make hint` again gives the next hint for this task.")
+    return 0
+
+
+def solution(number=None):
+    step = find(number) if number else workspace.current()
+    if step is None:
+        raise SystemExit("No step started yet: `make start` begins one.")
+    path = workspace.folder(step)
+    if not path.is_dir():
+        raise SystemExit(f"Step {step.name} is not in your workspace: `make start STEP={step.number}` begins it.")
+    text = workspace.diff(path, step.folder, colour=checklist.TTY)
+    print(f"From your {workspace.relative(path)} to our steps/{step.name} (+ ours, - yours):\n")
+    print(text or "No difference: your step is the same as ours.")
+    return 0
+
+
+def progress():
+    print("\n".join(workspace.progress_lines()))
+    return 0
+
+
+def serve(step, path, port, log_path, redis=None):
+    """Start `manage.py runserver` on the learner's copy, its console going to log_path."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["PYTHONUNBUFFERED"] = "1"
+    if redis is not None:
+        env["REDIS_URL"] = redis.url
+    with open(log_path, "a") as log:
+        log.write(f"\n--- {time.strftime('%H:%M:%S')} serving {path} as step {step.number}\n")
+        log.flush()
+        migrate = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+                                 cwd=path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if migrate.returncode:
+            return None
+        return subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                                cwd=path, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def watch(port):
+    """Check the current step on every save, and serve it, restarted on every save."""
+    import watchfiles
+
+    step = workspace.current()
+    if step is None:
+        raise SystemExit("No step started yet: `make start` begins the first one, then `make watch`.")
+    if port_in_use(port):
+        raise SystemExit(f"Port {port} is taken (another `make run` or `make watch`?). Stop it, or watch "
+                         f"on another port: make watch PORT={port + 2}")
+    log_path = workspace.WORK / ".server.log"
+    redis = None
+    server = None
+
+    def ignored(change, path):
+        parts = Path(path).parts
+        return (".backup" in parts or "__pycache__" in parts or Path(path).name.startswith(".")
+                or Path(path).name.startswith("db.sqlite3") or path.endswith((".pyc", ".log")))
+
+    try:
+        saved_at = time.monotonic()
+        changes = None
+        while True:
+            now = workspace.current()
+            if now != step or server is None or changes:
+                step = now or step
+                if server is not None:
+                    stop(server)
+                if step.redis and redis is None and services.redis_binary() and not os.environ.get("REDIS_URL"):
+                    redis = services.start_redis()
+                server = serve(step, workspace.folder(step), port, log_path, redis if step.redis else None)
+            path = workspace.folder(step)
+            where = workspace.relative(path)
+            if checklist.TTY:
+                sys.stdout.write("\x1b[H\x1b[2J")  # a clean screen for each run
+            header = [f"make watch: checking {where} on every save; serving it on "
+                      f"http://127.0.0.1:{port}/chat/ (its console: {workspace.relative(log_path)}). "
+                      "Ctrl-C stops.", ""]
+            verdict = checklist.run(step, path, on_update=Screen(where, header))
+            workspace.record(verdict)
+            quick = f"{verdict.own_done_at - saved_at:.1f} s" if verdict.own_done_at else "-"
+            print(f"\n(after the save: the step's in-process checks in {quick}, "
+                  f"all checks in {verdict.finished_at - saved_at:.1f} s)")
+            if server.poll() is not None:
+                tail = log_path.read_text().splitlines()[-12:]
+                print("\nThe server stopped; the end of its console:\n" + "\n".join("  " + line for line in tail))
+            print("\nWaiting for you to save a file...", flush=True)
+            for changes in watchfiles.watch(workspace.WORK, watch_filter=lambda c, p: not ignored(c, p),
+                                            raise_interrupt=True):
+                if any(Path(p).is_relative_to(path) for _, p in changes) or workspace.current() != step:
+                    saved_at = time.monotonic()
+                    break
+    except KeyboardInterrupt:
+        print("\nStopped watching.")
+    finally:
+        if server is not None:
+            stop(server)
+        if redis is not None:
+            redis.stop()
+    return 0

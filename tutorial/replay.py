@@ -1,0 +1,84 @@
+"""Replay a step as a learner meets it: `python -m tutorial replay NN` (make test runs it for each step).
+
+In a scratch workspace, `make start` begins step N from our step N-1, exactly as it does
+for a learner who has no step N-1 of their own. Then step N's own checks run on it, every
+one of them, and this must hold:
+- each check of a task fails there (a check that passes does not check what step N adds);
+- each regression guard (@pytest.mark.regression) passes there;
+- each failure's message is a hint written for a learner, not a bare assert or an exception;
+- what separates that start from our step N lies in the files the tasks name, so the task
+  list tells the learner every file to change.
+Our step N itself passes every check in its suite (`make test` runs that), and applying the
+diff from the start to our step gives exactly our step's files, so the tasks can all be done.
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+from . import checklist, workspace
+from .steps import STEPS, find
+from .tasks import load
+
+WITH_BROWSER = False  # see runner.PROOF_WITH_BROWSER
+
+
+def replay(number, browser=WITH_BROWSER):
+    step = find(number)
+    index = STEPS.index(step)
+    if index == 0:
+        print(f"step {step.number} starts complete: nothing to replay")
+        return 0
+    tasks = load(step)
+    problems = []
+    with tempfile.TemporaryDirectory(prefix="tutorial-replay-") as scratch:
+        workspace.WORK = Path(scratch)
+        workspace.start(step.number, say=lambda *_: None)
+        folder = workspace.folder(step)
+        changed = set(workspace.changed_files(folder, step.folder))
+        named = {name for task in tasks.tasks for name in task.files}
+        for name in sorted(changed - named):
+            problems.append(f"{name} differs from our step {step.number}, but no task names it in its files")
+        extra = [] if browser else ["-m", "not long and not browser"]
+        verdict = checklist.run(step, folder, files=[str(step.test_file)], extra=extra, every=True)
+    if verdict.could_not_run:
+        print(verdict.output[-3000:])
+        problems.append("pytest could not run the checks")
+    guards = 0
+    for record in verdict.records:
+        task = tasks.task_of(record["check"])
+        name = record["id"].split("::")[-1]
+        if record["regression"]:
+            guards += 1
+            if record["outcome"] == "failed":
+                problems.append(f"{name} is a regression guard ({record['regression']}) but failed on the start "
+                                f"of step {step.number}: {record['message'][:300]}")
+        elif task is None:
+            problems.append(f"{name} belongs to no task of step {step.number}")
+        elif record["outcome"] == "passed":
+            problems.append(f"{name} (task {task.number}) passed on the start of step {step.number}, so it does not "
+                            f"check what the task asks; if it should hold on both, mark it regression(\"why\")")
+        elif record["outcome"] == "failed" and not record["hint"]:
+            problems.append(f"{name} (task {task.number}) failed with no hint for a learner: {record['message'][:300]}")
+    ran = {record["check"] for record in verdict.records}
+    for task in tasks.tasks:
+        missing = [check for check in task.checks if check not in ran]
+        if missing and browser:
+            problems.append(f"task {task.number}'s checks {missing} did not run")
+    failed = sum(r["outcome"] == "failed" for r in verdict.records)
+    skipped = sum(r["outcome"] == "skipped" for r in verdict.records)
+    seconds = verdict.finished_at - verdict.started
+    if problems:
+        print(f"step {step.number} replayed from step {STEPS[index - 1].number}: {len(problems)} problem(s) "
+              f"({seconds:.1f} s)")
+        for problem in problems:
+            print("  " + problem)
+        return 1
+    print(f"step {step.number} replayed from step {STEPS[index - 1].number}: {failed} checks of {len(tasks.tasks)} "
+          f"tasks fail there with a hint, {guards} regression guards hold"
+          f"{f', {skipped} skipped' if skipped else ''} ({seconds:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(replay(sys.argv[1]))

@@ -1,0 +1,139 @@
+"""A pytest plugin for the learner's checklist, loaded with `-p tutorial.report`.
+
+It does three things, and only in the runs that load it (`make check`, `make watch`,
+`make hint`, and `make test`'s replay of each step):
+- orders the checks: the step's own first, in-process before live before browser, and
+  within a layer in the order of the step's tasks; earlier steps' checks after them;
+- tells a hint from a crash: a failure whose message a check wrote (pytest.fail, or
+  `assert ..., "message"`) is a hint; a bare `assert`, a KeyError, an ImportError is not;
+- with TUTORIAL_FAST set (the learner's commands, not `make test`), runs only the first
+  failing check of a task: the task is not done either way, and the others would each wait
+  out a timeout before they failed too;
+- writes one JSON line per check to the file named by TUTORIAL_REPORT as soon as the
+  check ends, so that the checklist can show each task as soon as its checks are done.
+"""
+
+import json
+import os
+import traceback
+from pathlib import Path
+
+import pytest
+
+from .steps import STEPS, find
+from .tasks import load
+
+STEP = find(os.environ.get("TUTORIAL_STEP", "latest"))
+STEP_DIR = Path(os.environ.get("TUTORIAL_STEP_DIR", STEP.folder)).resolve()
+LAYERS = ("in-process", "live", "browser")
+LIVE_FIXTURES = {"server", "ws_connect", "start_server", "redis_server"}
+BROWSER_FIXTURES = {"open_page", "browser"}
+
+_checks = {}  # nodeid -> what the report says of it besides its outcome
+_results = {}  # nodeid -> [outcome, hint?, message, seconds], merged over setup, call and teardown
+_failed_tasks = {}  # task number -> the check that failed it, in this run
+
+
+def layer(item):
+    names = set(getattr(item, "fixturenames", ()))
+    if item.get_closest_marker("browser") or names & BROWSER_FIXTURES:
+        return "browser"
+    return "live" if names & LIVE_FIXTURES else "in-process"
+
+
+def step_of(item):
+    return next((step.number for step in STEPS if Path(str(item.fspath)) == step.test_file), None)
+
+
+@pytest.hookimpl(trylast=True)  # after conftest's, which leaves out until() checks
+def pytest_collection_modifyitems(config, items):
+    tasks = load(STEP)
+
+    def order(pair):
+        index, item = pair
+        own = step_of(item) == STEP.number
+        task = tasks.task_of(item.originalname) if own else None
+        return (not own, LAYERS.index(layer(item)), task.number if task else 0, index)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=order)]
+    for item in items:
+        regression = item.get_closest_marker("regression")
+        _checks[item.nodeid] = {
+            "check": item.originalname,
+            "step": step_of(item),
+            "layer": layer(item),
+            "regression": regression.args[0] if regression and regression.args else None,
+        }
+
+
+def own_task(item):
+    if step_of(item) != STEP.number:
+        return None
+    return load(STEP).task_of(item.originalname)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    task = own_task(item)
+    if os.environ.get("TUTORIAL_FAST") and task and task.number in _failed_tasks:
+        pytest.skip(f"not run: task {task.number} already fails ({_failed_tasks[task.number]})")
+
+
+def explain(excinfo):
+    """(is it a hint?, the words to show) for a check's failure."""
+    error = excinfo.value
+    text = str(error).strip()
+    if isinstance(error, pytest.fail.Exception):
+        if text.startswith("Timeout") or text.startswith("DID NOT RAISE"):
+            return False, text
+        return True, text
+    if isinstance(error, AssertionError):
+        # pytest rewrites `assert x, "why"` to raise AssertionError("why\nassert x"), and a bare
+        # `assert x` to AssertionError("assert x"): only the first kind has words for a learner.
+        words = text.split("\nassert ")[0].strip()
+        if words and not words.startswith("assert "):
+            return True, words
+        return False, text
+    # An exception from the learner's code (or from a check that did not expect it): say where,
+    # in the learner's files if it passed through them.
+    where = ""
+    for frame in reversed(traceback.extract_tb(excinfo.tb)):
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(STEP_DIR):
+            where = f" (at {path.relative_to(STEP_DIR)}:{frame.lineno}: {frame.line})"
+            break
+    return False, f"{type(error).__name__}: {text}{where}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None:
+        report.tutorial = explain(call.excinfo)
+
+
+def pytest_runtest_logreport(report):
+    result = _results.setdefault(report.nodeid, ["passed", True, "", 0.0])
+    result[3] += report.duration
+    if report.failed:
+        check = _checks.get(report.nodeid, {})
+        task = load(STEP).task_of(check.get("check")) if check.get("step") == STEP.number else None
+        if task:
+            _failed_tasks.setdefault(task.number, check["check"])
+    if report.failed and result[0] != "failed":
+        hint, message = getattr(report, "tutorial", (False, str(report.longrepr)[-2000:]))
+        result[:3] = ["failed", hint, message]
+    elif report.skipped and result[0] == "passed":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        result[:3] = ["skipped", True, reason.removeprefix("Skipped: ")]
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    path = os.environ.get("TUTORIAL_REPORT")
+    outcome, hint, message, seconds = _results.pop(nodeid, ["passed", True, "", 0.0])
+    if path:
+        line = {"id": nodeid, **_checks.get(nodeid, {}), "outcome": outcome, "hint": hint,
+                "message": message, "seconds": round(seconds, 3)}
+        with open(path, "a") as report:
+            report.write(json.dumps(line) + "\n")
