@@ -185,13 +185,24 @@ def render(verdict, where=None):
                        f"files, fix it there first.")
         lines.extend(wrap(message[:1500], "    ").splitlines())
         lines.append("  `make hint` gives a hint for it, a bit more each time you ask.")
-    for guard in verdict.broken_guards[:3]:
-        owner = f"step {guard['step']}'s" if guard["step"] != step.number else "this step's"
-        lines.append(colour(f"  ✗ {owner} check {guard['check']} no longer passes: something that "
+    # Checks that are no task's (earlier steps', and this step's regression guards) are named
+    # only when they fail, once for each distinct message: one import error can fail them all.
+    by_message = {}
+    for guard in verdict.broken_guards:
+        by_message.setdefault(guard["message"].strip(), []).append(guard)
+    failure_message = verdict.first_failure(task)["message"].strip() if task else None
+    for message, guards in list(by_message.items())[:3]:
+        first = guards[0]
+        owner = f"step {first['step']}'s" if first["step"] != step.number else "this step's"
+        others = f" and {len(guards) - 1} more" if len(guards) > 1 else ""
+        if message == failure_message:
+            lines.append(f"  The same error fails {len(guards)} check(s) of this and earlier steps too.")
+            continue
+        lines.append(colour(f"  ✗ {owner} check {first['check']}{others} no longer pass: something that "
                             "worked before broke.", "31"))
-        lines.extend(wrap(guard["message"].strip()[:800], "      ").splitlines())
-    if len(verdict.broken_guards) > 3:
-        lines.append(f"  ... and {len(verdict.broken_guards) - 3} more checks of earlier steps")
+        lines.extend(wrap(message[:800], "      ").splitlines())
+    if len(by_message) > 3:
+        lines.append(f"  ... and {len(by_message) - 3} more kinds of failure in earlier steps' checks")
     if verdict.all_done:
         later = [s for s in STEPS if s.number > step.number]
         skipped = [t for t in tasks.tasks if verdict.state(t) == "skipped"]

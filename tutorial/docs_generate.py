@@ -2,6 +2,8 @@
 
     docs/generated/handshake.txt       a real opening handshake with step 01's daphne
     docs/generated/check-NN.txt        what `make check STEP=NN` prints when the step passes
+    docs/generated/watch-02.txt        `make watch` on step 02 started from step 01: the
+                                       untouched start, a save that does one task, then the rest
     docs/generated/sessions/NAME.txt   what a client and the server console show in a session
                                        with a step, as it is or with a common mistake made on purpose
     docs/generated/finished-chat.png   two browser windows in the last step's lobby, for the home page
@@ -274,24 +276,64 @@ def screenshot_finished_chat(path):
 
 
 def capture_check(step):
-    """A real `make check STEP=NN` run, with this machine's paths and timings taken out."""
+    """A real `make check STEP=NN` run: the checklist of our step, every task done."""
     done = subprocess.run(
         [sys.executable, "-m", "tutorial", "check", step.number],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TERM": "dumb"},
     )
     if done.returncode != 0:
         raise SystemExit(f"step {step.name} does not pass its checks:\n{done.stdout}{done.stderr}")
-    keep = []
-    for line in done.stdout.splitlines():
-        if line.startswith(("tests/", "=")) and "test session starts" not in line:
-            line = re.sub(r" in [\d.]+s( \(.*\))?", "", line)
-            keep.append(line.rstrip())
-    return f"$ make check STEP={step.number}\n" + "\n".join(keep) + "\n"
+    return f"$ make check STEP={step.number}\n" + done.stdout.rstrip() + "\n"
 
 
-def check_ids(text):
-    """The check names in a captured run (or in `pytest --collect-only -q` output)."""
-    return sorted(set(re.findall(r"^(tests/\S+::\S+)", text, re.MULTILINE)))
+TASK_LINE = re.compile(r"^  \S (\d+)\. (.*)$", re.MULTILINE)
+
+
+def task_lines(text):
+    """(number, first line) of each task in a captured checklist."""
+    return [(int(number), line.rstrip()) for number, line in TASK_LINE.findall(text)]
+
+
+def capture_watch(step_number="02", port=None):
+    """A real `make watch` on step 02 started from our step 01: a run on the untouched start,
+    then one after our step's files are saved over it."""
+    step = find(step_number)
+    port = port or free_port()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="tutorial-watch-") as work:
+        env = {**os.environ, "TUTORIAL_WORK": work, "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
+        subprocess.run([sys.executable, "-m", "tutorial", "start", step.number], cwd=ROOT, env=env,
+                       check=True, capture_output=True)
+        mine = Path(work) / step.name
+        watcher = subprocess.Popen([sys.executable, "-m", "tutorial", "watch", "--port", str(port)], cwd=ROOT,
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        saves = [None]  # None: every file of our step
+        try:
+            text = ""
+            while True:
+                line = watcher.stdout.readline()
+                if not line:
+                    raise SystemExit("make watch stopped before it was done:\n" + text)
+                text += line
+                if line.startswith("Waiting for you to save"):
+                    runs.append(text)
+                    text = ""
+                    if not saves:
+                        break
+                    names = saves.pop(0)
+                    for name in names or [n for n in (p.relative_to(step.folder).as_posix()
+                                                      for p in step.folder.rglob("*") if p.is_file())
+                                          if "__pycache__" not in n and not n.startswith("db.sqlite3")]:
+                        (mine / name).parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(step.folder / name, mine / name)
+        finally:
+            watcher.terminate()
+            watcher.wait()
+    said = [f"$ make start STEP={step.number}   # then:\n$ make watch\n" + runs[0],
+            f"# ... the learner works through the tasks; here, our step {step.number}'s files are saved\n"
+            + runs[1]]
+    text = "\n".join(said).replace(f":{port}/", ":8000/").replace(work, "work")
+    return re.sub(r"tutorial-watch-\w+", "work", text)
 
 
 def main():
@@ -307,6 +349,8 @@ def main():
     for step in STEPS:
         (GENERATED / f"check-{step.number}.txt").write_text(capture_check(step))
         print(f"wrote docs/generated/check-{step.number}.txt")
+    (GENERATED / "watch-02.txt").write_text(capture_watch())
+    print("wrote docs/generated/watch-02.txt")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ A step page (docs/steps/NN-name.md) holds markers, each alone on a line:
     <!-- generated: what-changed -->  for each added or changed file, a heading and two
                                       tabs: the whole new file with its new lines
                                       highlighted, and the diff
+    <!-- generated: your-turn -->     the step's tasks, their checks and folded hints,
+                                      from tutorial/tasks/NN-name.toml
 
 The hook replaces them while the site builds, so they always match steps/.
 The code itself is never copied here: each file comes in through a snippet
@@ -16,6 +18,7 @@ import difflib
 import re
 
 from tutorial.steps import STEPS
+from tutorial.tasks import load
 
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
 SKIP = {"__pycache__", "db.sqlite3"}
@@ -139,7 +142,36 @@ def tree(step, before):
     return "```text\n" + "\n".join(lines) + "\n```\n"
 
 
-GENERATORS = {"tree": tree, "what-changed": what_changed}
+def your_turn(step, before):
+    tasks = load(step)
+    if before is None:
+        start = ("`make start` puts this step, complete, in `work/00-django/`; `make watch` checks it "
+                 "on every save and serves it on http://127.0.0.1:8000/chat/.")
+    else:
+        start = (f"`make start` (or `make start STEP={step.number}`) copies your finished step "
+                 f"{before.number} (or ours) to `work/{step.name}/`; `make watch` checks it on every save "
+                 "and serves it on http://127.0.0.1:8000/chat/. `make hint` helps with the first task "
+                 "that does not pass yet, a bit more each time; `make solution` shows our version.")
+    lines = [" ".join(tasks.intro.split()), "", start, ""]
+    if tasks.given:
+        given = ", ".join(f"`{name}`" for name in tasks.given)
+        lines += [f"Given, complete: {given}. Read it; there is nothing to write in it.", ""]
+    for task in tasks.tasks:
+        checks = ", ".join(f"`{check}`" for check in task.checks)
+        lines.append(f"{task.number}. {' '.join(task.do.split())}  ")
+        lines.append(f"    <small>Checked by {checks}.</small>")
+        lines.append("")
+        lines.append('    ??? tip "Hints"')
+        lines.append("")
+        lines.append(f"        1. {' '.join(task.nudge.split())}")
+        lines.append(f"        2. {' '.join(task.concept.split())}")
+        lines.append("        3. `make hint`, asked a third time, shows the lines to write: the diff "
+                     "from your files to ours.")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+GENERATORS = {"tree": tree, "what-changed": what_changed, "your-turn": your_turn}
 
 
 def page_step(page):

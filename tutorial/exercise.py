@@ -161,16 +161,13 @@ def watch(port):
 
     try:
         saved_at = time.monotonic()
-        changes = None
         while True:
-            now = workspace.current()
-            if now != step or server is None or changes:
-                step = now or step
-                if server is not None:
-                    stop(server)
-                if step.redis and redis is None and services.redis_binary() and not os.environ.get("REDIS_URL"):
-                    redis = services.start_redis()
-                server = serve(step, workspace.folder(step), port, log_path, redis if step.redis else None)
+            step = workspace.current() or step
+            if server is not None:
+                stop(server)
+                server = None
+            if step.redis and redis is None and services.redis_binary() and not os.environ.get("REDIS_URL"):
+                redis = services.start_redis()
             path = workspace.folder(step)
             where = workspace.relative(path)
             if checklist.TTY:
@@ -178,12 +175,26 @@ def watch(port):
             header = [f"make watch: checking {where} on every save; serving it on "
                       f"http://127.0.0.1:{port}/chat/ (its console: {workspace.relative(log_path)}). "
                       "Ctrl-C stops.", ""]
-            verdict = checklist.run(step, path, on_update=Screen(where, header))
+            screen = Screen(where, header)
+
+            started = []
+
+            def update(verdict):
+                nonlocal server
+                # The server restarts once the step's quick checks are done, not beside them: on
+                # two cores, its start-up would slow down the verdict the learner waits for.
+                if not started and (verdict.own_done_at or verdict.finished):
+                    started.append(True)
+                    server = serve(step, path, port, log_path, redis if step.redis else None)
+                screen(verdict)
+
+            verdict = checklist.run(step, path, on_update=update)
             workspace.record(verdict)
             quick = f"{verdict.own_done_at - saved_at:.1f} s" if verdict.own_done_at else "-"
             print(f"\n(after the save: the step's in-process checks in {quick}, "
                   f"all checks in {verdict.finished_at - saved_at:.1f} s)")
-            if server.poll() is not None:
+            time.sleep(0.5)  # long enough for a server that cannot start to have said why
+            if server is None or server.poll() is not None:
                 tail = log_path.read_text().splitlines()[-12:]
                 print("\nThe server stopped; the end of its console:\n" + "\n".join("  " + line for line in tail))
             print("\nWaiting for you to save a file...", flush=True)

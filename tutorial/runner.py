@@ -11,18 +11,10 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from xml.etree import ElementTree
 
 from . import services
 from .steps import ROOT, STEPS, find
 from .wire import port_in_use
-
-# The before/after proof leaves the browser checks out. With them (each proof then starts a
-# Chromium of its own, six at once) `make test` took about 80 s instead of 60 s on a 2-core
-# machine, and the extra load made the browser checks of the suites flakier. Each of them
-# does fail on the step before: `make check STEP=N DIR=steps/<N-1>-...` shows it.
-PROOF_WITH_BROWSER = False
-
 
 def step_env(step, folder):
     """The environment a step's checks run in: its folder on sys.path, its settings, its number."""
@@ -151,64 +143,18 @@ def suite_job(step):
     return ok, title, output, (found["passed"], found["failed"] + found["errors"], found["skipped"])
 
 
-def outcomes(junit_xml):
-    """Each check in a pytest --junitxml report: {name: (outcome, message, regression reason or None)}.
-
-    The outcome is "failed" (a failure or an error, in setup or teardown too), "skipped" or "passed";
-    tests/conftest.py puts a check's regression("why") marker into the report as a property.
-    """
-    found = {}
-    for case in ElementTree.parse(junit_xml).iter("testcase"):
-        problems = [child for child in case if child.tag in ("failure", "error")]
-        skipped = case.find("skipped")
-        outcome = "failed" if problems else "skipped" if skipped is not None else "passed"
-        message = (problems[0] if problems else skipped if skipped is not None else case).get("message", "")
-        reason = next((p.get("value") for p in case.iter("property") if p.get("name") == "regression"), None)
-        found[case.get("name")] = (outcome, message, reason)
-    return found
-
-
-def proof_job(step, before, browser=PROOF_WITH_BROWSER):
-    """Each of step N's own checks, run on step N-1, must fail there: that is what makes it a check
-    of what step N adds. A check marked regression("why") guards what both steps do, so it must
-    pass there instead. Every check runs (no -x), so that each one is proven, not just the first.
-
-    `make check STEP=N DIR=steps/<N-1>-...` shows the same run with every failure in full.
-    """
-    with tempfile.TemporaryDirectory(prefix="tutorial-proof-") as scratch:
-        report = Path(scratch) / "proof.xml"
-        args = [f"--junitxml={report}"] + ([] if browser else ["-m", "not browser"])
-        code, output, seconds = _pytest(step, before.folder, [str(step.test_file)], *args)
-        found = outcomes(report) if report.is_file() else {}
-    new = {name: found[name] for name in found if found[name][2] is None}
-    guards = {name: found[name] for name in found if found[name][2] is not None}
-    held = [name for name, (outcome, _, _) in new.items() if outcome == "passed"]
-    broke = [name for name, (outcome, _, _) in guards.items() if outcome == "failed"]
-    skipped = sum(outcome == "skipped" for outcome, _, _ in found.values())
-    failing = sum(outcome == "failed" for outcome, _, _ in new.values())
-    # pytest exits 1 when checks failed, 0 when none did; anything else (2 to 5) means it could not run them.
-    ok = code in (0, 1) and failing > 0 and not held and not broke
-    later = f"; {skipped} skipped" if skipped else ""
-    if ok:
-        title = (f"step {step.number}'s {failing} new check{'s fail' if failing != 1 else ' fails'} on step "
-                 f"{before.name}; {len(guards)} regression guard{'s hold' if len(guards) != 1 else ' holds'} "
-                 f"there{later} ({seconds:.1f} s)")
-        return ok, title, "", (1, 0, 0)
-    title = (f"step {step.number}'s checks on step {before.name}: {len(held)} of its new checks did NOT fail "
-             f"there, {len(broke)} of its regression guards did NOT hold{later} ({seconds:.1f} s)")
-    if code not in (0, 1) or not found:
-        return ok, title, output, (0, 1, 0)  # pytest could not run them: its own output says why
-    lines = []
-    for name in held:
-        lines.append(f"  {name} passed on step {before.name}, so it does not check what step {step.number} "
-                     f"adds; if it should hold on both steps, mark it @pytest.mark.regression(\"why\")")
-    for name in broke:
-        outcome, message, reason = guards[name]
-        lines.append(f"  {name} is a regression guard ({reason}) but failed on step {before.name}: "
-                     f"{message[:500]}")
-    if not failing:
-        lines.append(f"  step {step.number} has no new check that fails on step {before.name}")
-    return ok, title, "\n".join(lines), (0, 1, 0)
+def replay_job(step):
+    """Step N replayed as a learner meets it (tutorial/replay.py): started from our step N-1, each
+    of its task checks fails there with a hint, each regression guard holds, and the tasks name
+    every file that differs. A subprocess of its own, because it makes a scratch workspace."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "tutorial.replay", step.number], cwd=ROOT,
+                          capture_output=True, text=True)
+    output = (done.stdout + done.stderr).strip()
+    ok = done.returncode == 0
+    title = output.splitlines()[0] if ok and output else \
+        f"step {step.number}'s replay FAILED ({time.monotonic() - started:.1f} s)"
+    return ok, title, "" if ok else output, (1, 0, 0) if ok else (0, 1, 0)
 
 
 def has_long_checks(step):
@@ -263,7 +209,7 @@ def test_everything(jobs):
     started = time.monotonic()
     # (how long it takes, roughly; the job): a later step's suite holds every earlier step's checks.
     work = [(2 + index, lambda step=step: suite_job(step)) for index, step in enumerate(STEPS)]
-    proofs = [lambda step=step, before=before: proof_job(step, before) for before, step in zip(STEPS, STEPS[1:])]
+    proofs = [lambda step=step: replay_job(step) for step in STEPS[1:]]
     proofs += [lambda step=step: long_job(step) for step in STEPS if has_long_checks(step)]
     work.append((3, bench_job))
     if (ROOT / "mkdocs.yml").is_file():
