@@ -40,7 +40,7 @@ def test_every_step_has_a_page_with_its_generated_parts(step):
     page = DOCS / step.docs_page
     assert page.is_file(), f"step {step.name} needs a page at docs/{step.docs_page}"
     text = page.read_text()
-    for marker in ["<!-- generated: tree -->", "<!-- generated: what-changed -->"]:
+    for marker in ["<!-- generated: your-turn -->", "<!-- generated: tree -->", "<!-- generated: what-changed -->"]:
         assert marker in text, f"docs/{step.docs_page} should hold {marker}"
     assert "```mermaid" in text and "sequenceDiagram" in text, "each step page has a sequence diagram"
     assert f'--8<-- "docs/generated/check-{step.number}.txt"' in text, "each step page shows its check run"
@@ -69,16 +69,25 @@ def test_captured_handshake_is_up_to_date():
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
-def test_captured_check_run_lists_the_current_checks(step):
-    from tutorial.runner import step_env, suite
+def test_captured_check_run_lists_the_current_tasks(step):
+    from tutorial.checklist import wrap
+    from tutorial.tasks import load
 
     committed = (DOCS / "generated" / f"check-{step.number}.txt").read_text()
-    # What `make check` runs: the long checks are left out of it, and so of its capture.
-    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not long",
-                                *suite(step)],
-                               cwd=ROOT, env=step_env(step, step.folder), capture_output=True, text=True)
-    assert docs_generate.check_ids(committed) == docs_generate.check_ids(collected.stdout), (
-        f"docs/generated/check-{step.number}.txt no longer lists step {step.name}'s checks: run `make generate`"
+    tasks = [(task.number, wrap(" ".join(task.do.split()), "").splitlines()[0]) for task in load(step).tasks]
+    assert docs_generate.task_lines(committed) == tasks, (
+        f"docs/generated/check-{step.number}.txt no longer lists step {step.name}'s tasks: run `make generate`"
+    )
+    assert f"step {step.number} done!" in committed, f"the capture of step {step.number} should pass every task"
+
+
+def test_captured_watch_shows_a_failing_then_a_passing_run():
+    committed = (DOCS / "generated" / "watch-02.txt").read_text()
+    from tutorial.tasks import load
+
+    total = len(load(STEPS[2]).tasks)
+    assert f"0 of {total} tasks done" in committed.split("step 02 done!")[0] and "step 02 done!" in committed, (
+        "docs/generated/watch-02.txt should show step 02 failing, then done: run `make generate`"
     )
 
 

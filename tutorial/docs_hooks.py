@@ -143,6 +143,11 @@ def tree(step, before):
 
 
 def your_turn(step, before):
+    from tutorial.tasks import problems
+
+    found = problems(step)
+    if found:  # the strict build fails: a task with no check, or a check that is no task's
+        raise ValueError(f"tutorial/tasks/{step.name}.toml: " + "; ".join(found))
     tasks = load(step)
     if before is None:
         start = ("`make start` puts this step, complete, in `work/00-django/`; `make watch` checks it "

@@ -176,7 +176,7 @@ def docs_job():
     """The repository's and the docs site's checks: names shared by the steps, the strict build,
     freshness of what is generated, the site in a browser."""
     step = STEPS[-1]
-    files = [str(ROOT / "tests" / "test_repository.py"), str(ROOT / "tests" / "test_docs.py")]
+    files = [str(ROOT / "tests" / name) for name in ("test_repository.py", "test_workspace.py", "test_docs.py")]
     code, output, seconds = _pytest(step, step.folder, files)
     found = counts(output)
     ok = code == 0

@@ -1,0 +1,107 @@
+"""The learner's workspace and tasks hold together: `make start`, `make reset`, `make progress`
+and `make solution` on a scratch workspace, and each step's tasks against its checks.
+
+Run by `make test` with the repository checks. That each step's task checks fail where a
+learner starts it, with a hint, is the replay's job (tutorial/replay.py, also in `make test`).
+"""
+
+import shutil
+
+import pytest
+
+from tutorial import workspace
+from tutorial.steps import STEPS
+from tutorial.tasks import load, problems
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
+def test_every_task_has_checks_and_every_check_a_task(step):
+    assert problems(step) == [], f"tutorial/tasks/{step.name}.toml and {step.test_file.name} disagree"
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    monkeypatch.setattr(workspace, "WORK", tmp_path / "work")
+    return tmp_path / "work"
+
+
+def finish(step):
+    """What a learner's finished step looks like here: our files, and the step marked done."""
+    shutil.rmtree(workspace.folder(step))
+    workspace.copy_project(step.folder, workspace.folder(step), step)
+    state = workspace.read_state()
+    state["done"][step.number] = "2026-11-25T12:00:00"
+    workspace.write_state(state)
+
+
+def test_start_begins_with_step_00_complete(work):
+    said = []
+    step = workspace.start(say=said.append)
+    assert step is STEPS[0]
+    assert workspace.same_as(work / STEPS[0].name, STEPS[0]), "step 00 starts as our step 00, complete"
+    assert workspace.current() is STEPS[0]
+    assert any("make watch" in line for line in said), "make start says what to run next"
+
+
+def test_start_never_overwrites_a_started_step(work):
+    workspace.start("02", say=lambda *_: None)
+    mine = work / "02-routing" / "chat" / "routing.py"
+    mine.write_text("# my own start\n")
+    said = []
+    workspace.start("02", say=said.append)
+    assert mine.read_text() == "# my own start\n"
+    assert "nothing was overwritten" in said[0]
+
+
+def test_a_step_starts_from_the_learners_finished_step_with_the_given_files_ours(work):
+    workspace.start("00", say=lambda *_: None)
+    finish(STEPS[0])
+    urls = work / "00-django" / "mysite" / "urls.py"
+    urls.write_text(urls.read_text() + "# a line of my own\n")
+    workspace.start(say=lambda *_: None)
+    assert workspace.current() is STEPS[1]
+    assert "# a line of my own" in (work / "01-consumer" / "mysite" / "urls.py").read_text()
+    for name in load(STEPS[1]).given:
+        assert (work / "01-consumer" / name).read_bytes() == (STEPS[1].folder / name).read_bytes()
+
+
+def test_a_step_starts_from_ours_when_the_learners_step_before_is_not_done(work):
+    workspace.start("01", say=lambda *_: None)
+    said = []
+    workspace.start("02", say=said.append)
+    assert "from our step 01" in said[0] and "not done yet" in said[0]
+    changed = workspace.changed_files(work / "02-routing", STEPS[1].folder)
+    given = set(load(STEPS[2]).given)
+    assert set(changed) <= given, "apart from the given files, step 02 starts as our step 01"
+
+
+def test_reset_keeps_the_learners_version_and_starts_over(work):
+    workspace.start("02", say=lambda *_: None)
+    routing = work / "02-routing" / "chat" / "routing.py"
+    routing.write_text("# half done\n")
+    workspace.reset(say=lambda *_: None)
+    assert not routing.exists(), "after reset, step 02 is as it started, from our step 01"
+    backups = list((work / ".backup").iterdir())
+    assert [(b / "chat" / "routing.py").read_text() for b in backups] == ["# half done\n"]
+
+
+def test_solution_shows_what_is_left_and_nothing_once_done(work):
+    workspace.start("02", say=lambda *_: None)
+    left = workspace.diff(work / "02-routing", STEPS[2].folder)
+    assert "+++ ours/chat/routing.py" in left and "websocket_urlpatterns" in left
+    finish(STEPS[2])
+    assert workspace.diff(work / "02-routing", STEPS[2].folder) == ""
+
+
+def test_a_learner_goes_from_an_empty_workspace_to_the_last_step(work):
+    """The whole path through `make start`, one step after another: each step starts from the
+    learner's own finished one. (That each is then checked as done is what `make test`
+    proves of our steps: the workspace holds exactly our files.)"""
+    for step in STEPS:
+        assert workspace.start(say=lambda *_: None) is step
+        finish(step)
+        assert workspace.same_as(workspace.folder(step), step)
+    said = []
+    assert workspace.start(say=said.append) is None
+    assert "Every step is done" in said[0]
+    assert all(line.strip().startswith("✓") for line in workspace.progress_lines()[:len(STEPS)])
