@@ -8,6 +8,7 @@ as it ends, so that the checklist fills in while the slower checks still run.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -146,8 +147,12 @@ def _note_own_done(verdict):
         verdict.own_done_at = time.monotonic()
 
 
-def wrap(text, indent):
-    return "\n".join(textwrap.fill(paragraph, width=92, initial_indent=indent, subsequent_indent=indent)
+# Lines fit an 80-column terminal, and wrap no wider than 92 on a wider one.
+WIDTH = max(60, min(92, shutil.get_terminal_size((92, 24)).columns - 2))
+
+
+def wrap(text, indent, width=None):
+    return "\n".join(textwrap.fill(paragraph, width=width or WIDTH, initial_indent=indent, subsequent_indent=indent)
                      for paragraph in text.split("\n\n"))
 
 
@@ -155,14 +160,14 @@ def render(verdict, where=None):
     """The checklist, as lines of text."""
     step = verdict.step
     tasks = load(step)
-    lines = [colour(f"Step {step.name}: {step.title}", "1") + f"  ({where or verdict.folder})", ""]
+    lines = [colour(f"Step {step.name}: {step.title}", "1"), f"  in {where or verdict.folder}", ""]
     for task in tasks.tasks:
         state = verdict.state(task)
         if state == "pending" and verdict.finished:
             state = "failed" if verdict.could_not_run else "pending"
         mark = MARKS[state]
         mark = colour(mark, {"done": "32", "failed": "31", "skipped": "33"}.get(state, "2"))
-        first, *rest = wrap(" ".join(task.do.split()), "").splitlines()
+        first, *rest = wrap(" ".join(task.do.split()), "", WIDTH - 7).splitlines()
         lines.append(f"  {mark} {task.number}. {first}")
         lines.extend(f"       {line}" for line in rest)
     lines.append("")
@@ -198,8 +203,8 @@ def render(verdict, where=None):
         if message == failure_message:
             lines.append(f"  The same error fails {len(guards)} check(s) of this and earlier steps too.")
             continue
-        lines.append(colour(f"  ✗ {owner} check {first['check']}{others} no longer pass: something that "
-                            "worked before broke.", "31"))
+        said = f"✗ {owner} check {first['check']}{others} no longer pass: something that worked before broke."
+        lines.extend(colour(line, "31") for line in wrap(said, "  ").splitlines())
         lines.extend(wrap(message[:800], "      ").splitlines())
     if len(by_message) > 3:
         lines.append(f"  ... and {len(by_message) - 3} more kinds of failure in earlier steps' checks")

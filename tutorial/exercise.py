@@ -34,23 +34,33 @@ def target(number, folder):
 
 
 class Screen:
-    """Shows the checklist as it fills in: redrawn in place on a terminal, printed once otherwise."""
+    """Shows the checklist as it fills in.
 
-    def __init__(self, where, header=()):
+    `make watch` owns its terminal: each update redraws the screen from the top. `make check`
+    on a terminal keeps one status line up to date, then prints the checklist once; anywhere
+    else (a pipe, a file, CI) only the final checklist is printed.
+    """
+
+    def __init__(self, where, header=(), redraw=False):
         self.where = where
         self.header = list(header)
-        self.drawn = 0
+        self.redraw = redraw and checklist.TTY
 
     def __call__(self, verdict):
-        lines = self.header + checklist.render(verdict, self.where)
-        if checklist.TTY:
-            # Up to where the last drawing began, clear below, draw again.
-            up = f"\x1b[{self.drawn}F" if self.drawn else ""
-            sys.stdout.write(up + "\x1b[J" + "\n".join(lines) + "\n")
+        if self.redraw:
+            lines = self.header + checklist.render(verdict, self.where)
+            sys.stdout.write("\x1b[H\x1b[J" + "\n".join(lines) + "\n")
             sys.stdout.flush()
-            self.drawn = len(lines)
-        elif verdict.finished:
-            print("\n".join(lines), flush=True)
+            return
+        if not verdict.finished:
+            if checklist.TTY:
+                done = verdict.done_count
+                sys.stdout.write(f"\rchecking {self.where}: {done} of {len(verdict.tasks)} tasks done so far...")
+                sys.stdout.flush()
+            return
+        if checklist.TTY:
+            sys.stdout.write("\r\x1b[K")
+        print("\n".join(self.header + checklist.render(verdict, self.where)), flush=True)
 
 
 def check(number, folder, extra):
@@ -90,8 +100,8 @@ def hint(number=None):
     state["hints"][key] = stage
     workspace.write_state(state)
     failure = verdict.first_failure(task)
-    print(f"\nTask {task.number}: {' '.join(task.do.split())}\n")
-    print(f"{failure['check']} says: {failure['message'].strip()[:600]}\n")
+    print(f"\nTask {task.number}:\n{checklist.wrap(' '.join(task.do.split()), '  ')}\n")
+    print(f"{failure['check']} says:\n{checklist.wrap(failure['message'].strip()[:600], '  ')}\n")
     if stage == 1:
         print("Hint 1 of 3, a nudge:\n" + checklist.wrap(" ".join(task.nudge.split()), "  "))
     elif stage == 2:
@@ -171,11 +181,10 @@ def watch(port):
             path = workspace.folder(step)
             where = workspace.relative(path)
             if checklist.TTY:
-                sys.stdout.write("\x1b[H\x1b[2J")  # a clean screen for each run
-            header = [f"make watch: checking {where} on every save; serving it on "
-                      f"http://127.0.0.1:{port}/chat/ (its console: {workspace.relative(log_path)}). "
-                      "Ctrl-C stops.", ""]
-            screen = Screen(where, header)
+                sys.stdout.write("\x1b[H\x1b[2J\x1b[3J")  # a clean screen (and scrollback) for each run
+            header = [f"make watch: checks {where} on every save, and serves it on http://127.0.0.1:{port}/chat/",
+                      f"(the server's console: {workspace.relative(log_path)}; Ctrl-C stops both)", ""]
+            screen = Screen(where, header, redraw=True)
 
             started = []
 
