@@ -27,6 +27,23 @@ def test_routing_lists_websocket_urlpatterns():
     )
 
 
+def test_asgi_sends_websockets_through_the_url_router():
+    from channels.routing import URLRouter
+
+    from mysite.asgi import application
+
+    app = application.application_mapping.get("websocket")
+    # Middleware keeps what it wraps in .inner (Channels' own) or .application (the origin check).
+    for _ in range(10):
+        if isinstance(app, URLRouter):
+            break
+        app = getattr(app, "inner", None) or getattr(app, "application", None)
+    assert isinstance(app, URLRouter), (
+        'mysite/asgi.py should send "websocket" to URLRouter(websocket_urlpatterns) (inside any '
+        "middleware), so that the path picks the consumer"
+    )
+
+
 @pytest.mark.regression("step 01 sends every path to its one consumer, the room's path too")
 async def test_room_path_reaches_the_chat_consumer(connect):
     communicator = await connect("/ws/chat/lobby/")
