@@ -1,6 +1,8 @@
 """Step 03, the channel layer: consumers send each other events by channel name, and the type picks the method."""
 
+import inspect
 import json
+import re
 
 import pytest
 from conftest import receive_json, recv_json
@@ -141,6 +143,68 @@ async def test_full_recipient_gets_recipient_busy(connect):
     reply = await receive_json(communicator)
     assert reply.get("error") == "recipient_busy", f"sending to a full channel raises ChannelFull: {reply}"
     await layer.flush()
+
+
+async def test_a_send_after_the_client_left_is_dropped():
+    from autobahn.exception import Disconnected
+    from channels.consumer import SyncConsumer
+
+    from chat.consumers import ChatConsumer
+
+    # What daphne does once the client's close has begun: it refuses the send (Channels issue 1820).
+    sent, closed = [], False
+
+    def base_send(message):
+        if closed:
+            raise Disconnected("Attempt to send on a closed protocol")
+        sent.append(message)
+
+    async def async_base_send(message):
+        base_send(message)
+
+    consumer = ChatConsumer()
+    consumer.base_send = base_send if isinstance(consumer, SyncConsumer) else async_base_send
+
+    async def send(text):
+        result = consumer.send(text_data=text)
+        if inspect.isawaitable(result):
+            await result
+
+    await send('{"message": "while open"}')
+    assert sent == [{"type": "websocket.send", "text": '{"message": "while open"}'}], (
+        "ChatConsumer.send() should still send, through super().send(), while the connection is open"
+    )
+    closed = True
+    try:
+        await send('{"message": "too late"}')
+    except Disconnected:
+        failed = True
+    else:
+        failed = False
+    if failed:
+        pytest.fail(
+            "a send that crosses the client's close raised autobahn's Disconnected, which would crash the "
+            "consumer with a traceback: override send() in ChatConsumer (chat/consumers.py) to call "
+            "super().send() and drop the message on `except Disconnected`, since nobody is left to read it"
+        )
+
+
+def test_room_page_shows_its_address_and_sends_to(client):
+    page = client.get("/chat/lobby/").content.decode()
+    for element_id, why in [("channel-name", "the connection's channel name"),
+                            ("address", "its signed address, for another tab's \"to\""),
+                            ("chat-message-to", "a box for someone else's address")]:
+        assert f'id="{element_id}"' in page, (
+            f"chat/templates/chat/room.html needs an element with id {element_id}: {why}"
+        )
+    assert re.search(r"JSON\.stringify\(\{[^}]*\bto\s*:", page), (
+        'room.html should send the "to" box\'s value with each message: '
+        "JSON.stringify({ message: ..., to: messageTo.value.trim() })"
+    )
+    assert "data.channel_name" in page and "(direct)" in page, (
+        "room.html's onmessage should show data.channel_name and data.address in #channel-name and "
+        "#address, and mark a direct message (data.direct) with (direct) in #chat-log"
+    )
 
 
 async def test_direct_message_over_daphne(server, ws_connect):
