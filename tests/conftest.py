@@ -166,11 +166,22 @@ def where_in_step(error):
 async def receive_json(communicator, hint="the consumer should answer every frame"):
     """The next JSON message the consumer sends, with a hint if none comes."""
     try:
-        return await communicator.receive_json_from(timeout=TIMEOUT)
+        text = await communicator.receive_from(timeout=TIMEOUT)
     except asyncio.TimeoutError:
-        pass
+        why = f"nothing came back within {TIMEOUT} s"
+    except AssertionError as error:  # the communicator's own checks of what came
+        why = (f"what the consumer sent was no text frame ({error}); self.send(text_data=...) takes a "
+               "str, so turn a dict into JSON with json.dumps(...) first")
+    except Exception as error:  # noqa: BLE001 - the consumer raised, and the communicator passes it on
+        why = (f"the consumer raised {type(error).__name__}: {error}{where_in_step(error)}, which ends "
+               "the connection with 1011")
+    else:
+        try:
+            return json.loads(text)
+        except ValueError:
+            why = f"the consumer sent {text[:200]!r}, which is not JSON: send json.dumps(...) of a dict"
     # Failed outside the except, so that the report shows the hint, not asyncio's insides.
-    pytest.fail(f"nothing came back within {TIMEOUT} s: {hint}")
+    pytest.fail(f"{why}: {hint}")
 
 
 async def receive_close(communicator, hint="the consumer should close the connection"):

@@ -55,7 +55,9 @@ async def test_disconnect_runs_with_the_close_code(connect, caplog):
     communicator = await connect()
     await communicator.disconnect(code=1001)
     assert "disconnect: code 1001" in caplog.text, (
-        'disconnect(close_code) should run when the connection ends, and log "disconnect: code <n>"'
+        'disconnect(close_code) should run when the connection ends, and log "disconnect: code <n>" '
+        'with chat/consumers.py\'s logger at INFO, a level that settings.py\'s LOGGING lets through '
+        'for the "chat" loggers'
     )
 
 
