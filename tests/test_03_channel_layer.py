@@ -51,7 +51,9 @@ async def test_chat_message_type_is_handled_by_chat_message(connect):
         "type": "chat.message", "message": "from outside", "user": "a test", "direct": True,
     })
     reply = await receive_json(communicator, '"type": "chat.message" should run chat_message(), which sends it on')
-    assert reply == {"message": "from outside", "user": "a test", "direct": True}
+    assert reply == {"message": "from outside", "user": "a test", "direct": True}, (
+        f"chat_message(event) should send the event's message, user and direct as JSON, and nothing else: {reply}"
+    )
 
 
 async def test_a_type_with_no_handler_stops_the_consumer(connect):
@@ -70,8 +72,11 @@ async def test_direct_message_reaches_only_its_recipient(connect):
     alice, bob, carol = [await connect(ROOM) for _ in range(3)]
     await alice.send_to(text_data=json.dumps({"message": "psst", "to": bob.address}))
     expected = {"message": "psst", "user": "anonymous", "direct": True}
-    assert await receive_json(bob, "the recipient should get the direct message") == expected
-    assert await receive_json(alice, "the sender should get a copy") == expected
+    got = await receive_json(bob, 'the recipient should get the direct message: protocol.recipient(room, to) '
+                                  'turns the address in "to" back into the channel name to send the event to')
+    assert got == expected, f'a frame with "to" should reach that tab as {expected}, with "direct": True: {got}'
+    got = await receive_json(alice, "the sender should get a copy, sent to its own channel name")
+    assert got == expected, f"the sender's copy of a direct message should be {expected}: {got}"
     await nothing_more(carol, "a third connection")
 
 
@@ -79,7 +84,13 @@ async def test_direct_message_reaches_only_its_recipient(connect):
 async def test_message_without_to_comes_back_through_the_layer_only(connect):
     alice, bob = await connect(ROOM), await connect(ROOM)
     await alice.send_to(text_data=json.dumps({"message": "to myself"}))
-    assert await receive_json(alice) == {"message": "to myself", "user": "anonymous", "direct": False}
+    reply = await receive_json(alice, (
+        'a message with no "to" should come back through the layer: receive() sends {"type": '
+        '"chat.message", ...} to self.channel_name with async_to_sync(self.channel_layer.send), and '
+        "chat_message(event) sends it down the WebSocket (without async_to_sync nothing is sent, silently)"
+    ))
+    expected = {"message": "to myself", "user": "anonymous", "direct": False}
+    assert reply == expected, f"a message with no \"to\" should come back as {expected}: {reply}"
     await nothing_more(bob, "without groups, another connection in the room")
 
 
@@ -120,7 +131,8 @@ async def test_made_up_recipients_leave_nothing_in_the_layer(connect):
     before = set(layer.channels)
     for number in range(20):
         await communicator.send_to(text_data=json.dumps({"message": "hi", "to": f"specific.fake!{number}"}))
-        assert (await receive_json(communicator)).get("error") == "bad_recipient"
+        reply = await receive_json(communicator, 'a made-up "to" should get a bad_recipient error event')
+        assert reply.get("error") == "bad_recipient", f'"to": "specific.fake!{number}" is no address: {reply}'
     made = set(layer.channels) - before
     assert not made, (
         f"{len(made)} queues appeared for made-up channel names: send only to a recipient that "
@@ -211,8 +223,10 @@ async def test_direct_message_over_daphne(server, ws_connect):
     async with ws_connect(ROOM) as alice, ws_connect(ROOM) as bob:
         await alice.send(json.dumps({"message": "over the wire", "to": bob.address}))
         hint = 'a frame with "to" should be sent to that channel name: channel_layer.send in chat/consumers.py'
-        assert (await recv_json(bob, hint))["message"] == "over the wire"
-        assert (await recv_json(alice, "the sender should get a copy of a direct message"))["direct"] is True
+        reply = await recv_json(bob, hint)
+        assert reply.get("message") == "over the wire", f"over daphne, the recipient got {reply}"
+        reply = await recv_json(alice, "the sender should get a copy of a direct message")
+        assert reply.get("direct") is True, f'the sender\'s copy should say "direct": true: {reply}'
     server.assert_no_traceback()
 
 
