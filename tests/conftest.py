@@ -119,7 +119,18 @@ async def connect(transactional_db):
     async def _connect(path=STEP.ws_path, origin=ORIGIN, headers=(), accepted=True, hello=True):
         all_headers = [(b"origin", origin.encode())] if origin else []
         communicator = WebsocketCommunicator(application, path, headers=all_headers + list(headers))
-        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        try:
+            connected, _ = await communicator.connect(timeout=TIMEOUT)
+        except Exception as error:  # noqa: BLE001 - any of them: the learner's application raised
+            crash = f"{type(error).__name__}: {error}{where_in_step(error)}"
+        else:
+            crash = None
+        if crash:
+            pytest.fail(
+                f"the handshake to {path} raised {crash}. mysite/asgi.py's application should send "
+                '"websocket" connections to a consumer (ProtocolTypeRouter, with ChatConsumer.as_asgi(), '
+                "as as_view() makes a view), and its connect() should accept without raising"
+            )
         communicator.accepted = connected
         opened.append(communicator)
         if accepted:
@@ -145,14 +156,36 @@ async def connect(transactional_db):
                 raise
 
 
+def where_in_step(error):
+    """Where an exception passed through the step's own files, for a message: " (at file:line)"."""
+    import traceback
+
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(STEP_DIR.resolve()):
+            return f" (at {path.relative_to(STEP_DIR.resolve())}:{frame.lineno}: {frame.line})"
+    return ""
+
+
 async def receive_json(communicator, hint="the consumer should answer every frame"):
     """The next JSON message the consumer sends, with a hint if none comes."""
     try:
-        return await communicator.receive_json_from(timeout=TIMEOUT)
+        text = await communicator.receive_from(timeout=TIMEOUT)
     except asyncio.TimeoutError:
-        pass
+        why = f"nothing came back within {TIMEOUT} s"
+    except AssertionError as error:  # the communicator's own checks of what came
+        why = (f"what the consumer sent was no text frame ({error}); self.send(text_data=...) takes a "
+               "str, so turn a dict into JSON with json.dumps(...) first")
+    except Exception as error:  # noqa: BLE001 - the consumer raised, and the communicator passes it on
+        why = (f"the consumer raised {type(error).__name__}: {error}{where_in_step(error)}, which ends "
+               "the connection with 1011")
+    else:
+        try:
+            return json.loads(text)
+        except ValueError:
+            why = f"the consumer sent {text[:200]!r}, which is not JSON: send json.dumps(...) of a dict"
     # Failed outside the except, so that the report shows the hint, not asyncio's insides.
-    pytest.fail(f"nothing came back within {TIMEOUT} s: {hint}")
+    pytest.fail(f"{why}: {hint}")
 
 
 async def receive_close(communicator, hint="the consumer should close the connection"):
@@ -276,13 +309,22 @@ async def ws_open(live, path=STEP.ws_path, origin=None, hello=True, **options):
     """What ws_connect does, on any live server: `server`, or one that start_server started."""
     import websockets
 
-    async with websockets.connect(live.ws_url(path), origin=origin or live.url,
-                                  open_timeout=LIVE_TIMEOUT, **options) as ws:
-        if hello and SENDS_CHANNEL_NAME:
-            first = await recv_json(ws, 'connect() should first send {"channel_name": ...} (chat/consumers.py)')
-            ws.channel_name = first.get("channel_name")
-            ws.address = first.get("address")
-        yield ws
+    try:
+        async with websockets.connect(live.ws_url(path), origin=origin or live.url,
+                                      open_timeout=LIVE_TIMEOUT, **options) as ws:
+            if hello and SENDS_CHANNEL_NAME:
+                first = await recv_json(ws, 'connect() should first send {"channel_name": ...} (chat/consumers.py)')
+                ws.channel_name = first.get("channel_name")
+                ws.address = first.get("address")
+            yield ws
+            return
+    except websockets.InvalidStatus as refused:
+        if refused.response.status_code != 404:
+            raise  # a refusal some check expects, such as 403 for a foreign origin
+    # Failed outside the except, so that the report shows the hint, not the client's insides.
+    pytest.fail(f"the server answered the handshake to {path} with 404, as to an unknown page: that is "
+                "Django's own runserver, which speaks HTTP only. Put \"daphne\" first in INSTALLED_APPS "
+                "(mysite/settings.py), so that runserver is daphne's, which speaks WebSocket")
 
 
 async def recv_json(ws, hint):

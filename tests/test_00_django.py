@@ -35,6 +35,11 @@ def test_room_name_reaches_the_script_through_json_script(client):
     assert '<script id="room-name" type="application/json">"lobby_2"</script>' in html, (
         'pass the room name to the script with {{ room_name|json_script:"room-name" }}, which escapes it'
     )
+    assert html.count("lobby_2") == 1, (
+        "the room name should be in the page through json_script only: {{ room_name }} typed into the "
+        "script (const roomName = \"{{ room_name }}\") is escaped for HTML, not for JavaScript. "
+        "Read it back with JSON.parse(document.getElementById(\"room-name\").textContent)"
+    )
 
 
 def test_index_page_checks_names_with_the_rule_of_chat_rooms(client):

@@ -41,21 +41,23 @@ def test_asgi_application_points_at_mysite_asgi(settings):
 
 async def test_consumer_accepts_the_handshake(connect):
     communicator = await connect()
-    assert communicator.accepted
+    assert communicator.accepted, "connect() should call self.accept(): that answers the handshake with 101"
 
 
 async def test_consumer_answers_json_with_json(connect):
     communicator = await connect()
     await communicator.send_to(text_data=json.dumps({"message": "hello"}))
     reply = await receive_json(communicator, "receive() should send a JSON reply with self.send()")
-    assert reply["message"] == "hello", f'the reply should carry the message back: {reply}'
+    assert reply.get("message") == "hello", f'the reply should carry the message back: {reply}'
 
 
 async def test_disconnect_runs_with_the_close_code(connect, caplog):
     communicator = await connect()
     await communicator.disconnect(code=1001)
     assert "disconnect: code 1001" in caplog.text, (
-        'disconnect(close_code) should run when the connection ends, and log "disconnect: code <n>"'
+        'disconnect(close_code) should run when the connection ends, and log "disconnect: code <n>" '
+        'with chat/consumers.py\'s logger at INFO, a level that settings.py\'s LOGGING lets through '
+        'for the "chat" loggers'
     )
 
 
@@ -71,7 +73,7 @@ async def test_bad_frame_gets_an_error_event_and_the_connection_stays_open(conne
     assert reply.get("detail"), "an error event should say what to fix in its detail"
     await communicator.send_to(text_data='{"message": "still here"}')
     reply = await receive_json(communicator, "after an error event the connection should still work")
-    assert reply["message"] == "still here"
+    assert reply.get("message") == "still here", f"after an error event, a good frame should be answered: {reply}"
 
 
 async def test_a_flood_is_answered_frame_by_frame_and_mostly_dropped(connect):
@@ -131,8 +133,10 @@ def test_handshake_answers_101_with_the_accept_key(server):
     expected = base64.b64encode(
         hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
     ).decode()
-    assert headers.get("sec-websocket-accept") == expected
-    assert headers.get("upgrade", "").lower() == "websocket"
+    assert headers.get("sec-websocket-accept") == expected, (
+        "the 101 should carry Sec-WebSocket-Accept, computed from this handshake's key (daphne does it)"
+    )
+    assert headers.get("upgrade", "").lower() == "websocket", "the 101 should say Upgrade: websocket"
 
 
 def test_daphne_serves_mysite_asgi_application_directly(start_server):
@@ -149,7 +153,7 @@ async def test_real_client_gets_its_message_back(ws_connect):
     async with ws_connect() as ws:
         await ws.send(json.dumps({"message": "over the wire"}))
         reply = await recv_json(ws, "over daphne, receive() should send a JSON reply (chat/consumers.py)")
-    assert reply["message"] == "over the wire"
+    assert reply.get("message") == "over the wire", f"over daphne, the reply should carry the message back: {reply}"
 
 
 async def test_bad_input_never_crashes_the_server(server, ws_connect):
@@ -160,7 +164,7 @@ async def test_bad_input_never_crashes_the_server(server, ws_connect):
             assert reply.get("error") == error, f"over daphne, expected {error!r}: {reply}"
         await ws.send('{"message": "fine"}')
         reply = await recv_json(ws, "after the error events the connection should still work")
-        assert reply["message"] == "fine"
+        assert reply.get("message") == "fine", f"after the error events, a good frame should be answered: {reply}"
     server.assert_no_traceback()
 
 
@@ -172,7 +176,7 @@ async def test_frame_over_daphnes_limit_is_dropped_by_daphne(server, ws_connect)
     async with ws_connect() as ws:
         await ws.send('{"message": "next"}')
         reply = await recv_json(ws, "after dropping one connection the server should keep serving")
-        assert reply["message"] == "next", "the server should keep serving"
+        assert reply.get("message") == "next", f"the server should keep serving: {reply}"
     server.assert_no_traceback()
 
 
@@ -208,5 +212,7 @@ def test_page_shows_the_close_code_and_wasclean(open_page):
     page.wait_for_event("open", "the page should log open")
     page.run("socket.close(1000)")
     page.wait_for_event("close code=1000", "the close event should show its code")
-    assert any("wasClean=true" in event for event in page.events())
-    assert page.text("connection-state") == "3 CLOSED"
+    assert any("wasClean=true" in event for event in page.events()), (
+        f"a close the page asked for should be clean (wasClean=true): {page.events()}"
+    )
+    assert page.text("connection-state") == "3 CLOSED", "readyState should end at 3 (CLOSED)"

@@ -1,6 +1,8 @@
 """Step 03, the channel layer: consumers send each other events by channel name, and the type picks the method."""
 
+import inspect
 import json
+import re
 
 import pytest
 from conftest import receive_json, recv_json
@@ -49,7 +51,9 @@ async def test_chat_message_type_is_handled_by_chat_message(connect):
         "type": "chat.message", "message": "from outside", "user": "a test", "direct": True,
     })
     reply = await receive_json(communicator, '"type": "chat.message" should run chat_message(), which sends it on')
-    assert reply == {"message": "from outside", "user": "a test", "direct": True}
+    assert reply == {"message": "from outside", "user": "a test", "direct": True}, (
+        f"chat_message(event) should send the event's message, user and direct as JSON, and nothing else: {reply}"
+    )
 
 
 async def test_a_type_with_no_handler_stops_the_consumer(connect):
@@ -68,8 +72,11 @@ async def test_direct_message_reaches_only_its_recipient(connect):
     alice, bob, carol = [await connect(ROOM) for _ in range(3)]
     await alice.send_to(text_data=json.dumps({"message": "psst", "to": bob.address}))
     expected = {"message": "psst", "user": "anonymous", "direct": True}
-    assert await receive_json(bob, "the recipient should get the direct message") == expected
-    assert await receive_json(alice, "the sender should get a copy") == expected
+    got = await receive_json(bob, 'the recipient should get the direct message: protocol.recipient(room, to) '
+                                  'turns the address in "to" back into the channel name to send the event to')
+    assert got == expected, f'a frame with "to" should reach that tab as {expected}, with "direct": True: {got}'
+    got = await receive_json(alice, "the sender should get a copy, sent to its own channel name")
+    assert got == expected, f"the sender's copy of a direct message should be {expected}: {got}"
     await nothing_more(carol, "a third connection")
 
 
@@ -77,7 +84,13 @@ async def test_direct_message_reaches_only_its_recipient(connect):
 async def test_message_without_to_comes_back_through_the_layer_only(connect):
     alice, bob = await connect(ROOM), await connect(ROOM)
     await alice.send_to(text_data=json.dumps({"message": "to myself"}))
-    assert await receive_json(alice) == {"message": "to myself", "user": "anonymous", "direct": False}
+    reply = await receive_json(alice, (
+        'a message with no "to" should come back through the layer: receive() sends {"type": '
+        '"chat.message", ...} to self.channel_name with async_to_sync(self.channel_layer.send), and '
+        "chat_message(event) sends it down the WebSocket (without async_to_sync nothing is sent, silently)"
+    ))
+    expected = {"message": "to myself", "user": "anonymous", "direct": False}
+    assert reply == expected, f"a message with no \"to\" should come back as {expected}: {reply}"
     await nothing_more(bob, "without groups, another connection in the room")
 
 
@@ -118,7 +131,8 @@ async def test_made_up_recipients_leave_nothing_in_the_layer(connect):
     before = set(layer.channels)
     for number in range(20):
         await communicator.send_to(text_data=json.dumps({"message": "hi", "to": f"specific.fake!{number}"}))
-        assert (await receive_json(communicator)).get("error") == "bad_recipient"
+        reply = await receive_json(communicator, 'a made-up "to" should get a bad_recipient error event')
+        assert reply.get("error") == "bad_recipient", f'"to": "specific.fake!{number}" is no address: {reply}'
     made = set(layer.channels) - before
     assert not made, (
         f"{len(made)} queues appeared for made-up channel names: send only to a recipient that "
@@ -143,12 +157,76 @@ async def test_full_recipient_gets_recipient_busy(connect):
     await layer.flush()
 
 
+async def test_a_send_after_the_client_left_is_dropped():
+    from autobahn.exception import Disconnected
+    from channels.consumer import SyncConsumer
+
+    from chat.consumers import ChatConsumer
+
+    # What daphne does once the client's close has begun: it refuses the send (Channels issue 1820).
+    sent, closed = [], False
+
+    def base_send(message):
+        if closed:
+            raise Disconnected("Attempt to send on a closed protocol")
+        sent.append(message)
+
+    async def async_base_send(message):
+        base_send(message)
+
+    consumer = ChatConsumer()
+    consumer.base_send = base_send if isinstance(consumer, SyncConsumer) else async_base_send
+
+    async def send(text):
+        result = consumer.send(text_data=text)
+        if inspect.isawaitable(result):
+            await result
+
+    await send('{"message": "while open"}')
+    assert sent == [{"type": "websocket.send", "text": '{"message": "while open"}'}], (
+        "ChatConsumer.send() should still send, through super().send(), while the connection is open"
+    )
+    closed = True
+    try:
+        await send('{"message": "too late"}')
+    except Disconnected:
+        failed = True
+    else:
+        failed = False
+    if failed:
+        pytest.fail(
+            "a send that crosses the client's close raised autobahn's Disconnected, which would crash the "
+            "consumer with a traceback: override send() in ChatConsumer (chat/consumers.py) to call "
+            "super().send() and drop the message on `except Disconnected`, since nobody is left to read it"
+        )
+
+
+def test_room_page_shows_its_address_and_sends_to(client):
+    page = client.get("/chat/lobby/").content.decode()
+    for element_id, why in [("channel-name", "the connection's channel name"),
+                            ("address", "its signed address, for another tab's \"to\""),
+                            ("chat-message-to", "a box for someone else's address")]:
+        assert f'id="{element_id}"' in page, (
+            f"chat/templates/chat/room.html needs an element with id {element_id}: {why}"
+        )
+    assert re.search(r"JSON\.stringify\(\{[^}]*\bto\s*:", page), (
+        'room.html should send the "to" box\'s value with each message: '
+        "JSON.stringify({ message: ..., to: messageTo.value.trim() })"
+    )
+    assert "data.channel_name" in page and "(direct)" in page, (
+        "room.html's onmessage should show data.channel_name and data.address in #channel-name and "
+        "#address, and mark a direct message (data.direct) with (direct) in #chat-log"
+    )
+
+
 async def test_direct_message_over_daphne(server, ws_connect):
     async with ws_connect(ROOM) as alice, ws_connect(ROOM) as bob:
         await alice.send(json.dumps({"message": "over the wire", "to": bob.address}))
         hint = 'a frame with "to" should be sent to that channel name: channel_layer.send in chat/consumers.py'
-        assert (await recv_json(bob, hint))["message"] == "over the wire"
-        assert (await recv_json(alice, "the sender should get a copy of a direct message"))["direct"] is True
+        reply = await recv_json(bob, hint)
+        assert reply.get("message") == "over the wire", f"over daphne, the recipient got {reply}"
+        reply = await recv_json(alice, "the sender should get a copy of a direct message")
+        assert reply.get("direct") is True, f'the sender\'s copy should say "direct": true: {reply}'
     server.assert_no_traceback()
 
 
