@@ -72,8 +72,8 @@ def pytest_collection_modifyitems(config, items):
     They describe a limitation that a later step removes on purpose, such as
     step 00's page failing to open its WebSocket.
 
-    Note each regression("why") marker in the check's report: a check of step N so
-    marked must pass on step N-1, where the others must fail (the runner's proof).
+    A check marked regression("why") must say why: marked so, a check of step N must pass
+    on step N-1, where the others must fail (tutorial/replay.py, run by `make test`).
     """
     keep, drop = [], []
     for item in items:
@@ -83,8 +83,6 @@ def pytest_collection_modifyitems(config, items):
         if regression:
             if not regression.args:
                 raise pytest.UsageError(f'{item.nodeid}: say why it holds on both steps: regression("...")')
-            # The before/after proof (tutorial/runner.py) reads it from pytest's junit XML report.
-            item.user_properties.append(("regression", regression.args[0]))
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

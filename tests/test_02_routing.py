@@ -80,13 +80,16 @@ async def test_logged_in_user_is_in_the_scope(connect, alice_cookie):
 
 async def test_whoami_route_shows_the_scope(connect):
     communicator = await connect("/ws/whoami/", hello=False)
-    scope = await receive_json(communicator, "the whoami consumer should send its scope")
-    assert scope["type"] == "websocket"
-    assert scope["path"] == "/ws/whoami/"
-    assert scope["url_route"] == {"args": [], "kwargs": {}}
-    assert scope["user"] == "anonymous"
-    assert scope["origin"] == ORIGIN
-    assert await receive_close(communicator) == 1000
+    scope = await receive_json(communicator, "the whoami consumer should send its scope (chat/routing.py "
+                               "routes /ws/whoami/ to WhoAmIConsumer in chat/consumers.py)")
+    expected = {"type": "websocket", "path": "/ws/whoami/", "url_route": {"args": [], "kwargs": {}},
+                "user": "anonymous", "origin": ORIGIN}
+    got = {key: scope.get(key) for key in expected}
+    assert got == expected, (
+        "WhoAmIConsumer should send these keys of its scope (user as username(scope), origin from "
+        f"the headers): expected {expected}, got {scope}"
+    )
+    assert await receive_close(communicator, "after sending the scope, WhoAmIConsumer should self.close()") == 1000
 
 
 async def test_unknown_path_gets_no_route_and_4404(connect):

@@ -109,7 +109,9 @@ def hint(number=None):
     else:
         print("Hint 3 of 3, the lines to write: how our step differs from yours in "
               f"{', '.join(task.files)} (lines with + are ours, - yours):\n")
-        print(workspace.diff(path, step.folder, task.files, colour=checklist.TTY) or "  (no difference left there)")
+        print(workspace.diff(path, step.folder, task.files, colour=checklist.TTY) or
+              f"  Your {', '.join(task.files)} already match ours: the difference is elsewhere, or it is "
+              "something to run and look at rather than to write. Read the check's message above.")
     if stage < 3:
         print("\n`make hint` again gives the next hint for this task.")
     return 0
