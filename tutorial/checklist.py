@@ -106,7 +106,7 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
         quick = [] if "-m" in extra else ["-m", "not long"]
         command = [sys.executable, "-m", "pytest", "-p", "tutorial.report", "-rfEs",
                    "-v" if verbose else "-q", *quick, *(files or suite(step)), *extra]
-        env = {**step_env(step, folder), "TUTORIAL_REPORT": str(report)}
+        env = {**step_env(step, folder), "TUTORIAL_REPORT": str(report), "TUTORIAL_TIMEOUT": "1"}
         if not every:
             env["TUTORIAL_FAST"] = "1"
         with open(log, "w") as out:
