@@ -99,6 +99,13 @@ async def test_a_busy_connection_does_not_hold_up_the_others(connect):
         try:
             assert (await busy.connect(timeout=TIMEOUT))[0]
             await receive_json(busy, 'connect() should first send {"channel_name": ...}')
+            # First, with nothing held: both hear the room. An `await` forgotten before send() or
+            # group_send() fails here, since a coroutine that nobody awaits never runs.
+            await busy.send_to(text_data=json.dumps({"message": "warming up"}))
+            for who in (busy, other):
+                await receive_json(who, "a message to the room should reach its members: in an async consumer, "
+                                        "await every coroutine, self.send() and the channel layer's calls "
+                                        "(chat/consumers.py)")
             gate.clear()
             # The busy connection's chat_message() now waits at the gate with this message.
             await busy.send_to(text_data=json.dumps({"message": "I'll be a while"}))
@@ -112,6 +119,51 @@ async def test_a_busy_connection_does_not_hold_up_the_others(connect):
         assert (await receive_json(busy))["message"] == "I'll be a while", "once free, it catches up"
     finally:
         await busy.disconnect(timeout=TIMEOUT)
+
+
+async def test_no_handler_blocks_the_event_loop(connect):
+    from channels.generic.websocket import AsyncWebsocketConsumer
+
+    from chat.consumers import ChatConsumer
+
+    if not issubclass(ChatConsumer, AsyncWebsocketConsumer):
+        pytest.fail("only an async consumer's handlers run on the event loop, where a blocking call would "
+                    "stop every connection: make ChatConsumer an AsyncWebsocketConsumer (chat/consumers.py)")
+    loop = asyncio.get_running_loop()
+    longest = 0.0
+    beating = True
+
+    async def heartbeat():
+        # Ticks every 10 ms; a tick that comes late measures how long something held the loop.
+        nonlocal longest
+        last = loop.time()
+        while beating:
+            await asyncio.sleep(0.01)
+            longest = max(longest, loop.time() - last - 0.01)
+            last = loop.time()
+
+    beats = asyncio.create_task(heartbeat())
+    try:
+        # Every handler runs at least once: connect, receive (room, direct, a bad frame), chat_message, disconnect.
+        alice, bob = await connect("/ws/chat/loop/"), await connect("/ws/chat/loop/")
+        await alice.send_to(text_data=json.dumps({"message": "to the room"}))
+        await bob.send_to(text_data=json.dumps({"message": "psst", "to": alice.address}))
+        await bob.send_to(text_data="not json")
+        hint = "the room should still chat (chat/consumers.py)"
+        for _ in range(2):
+            await receive_json(alice, hint)
+        for _ in range(3):
+            await receive_json(bob, hint)
+        await bob.disconnect(timeout=TIMEOUT)
+    finally:
+        beating = False
+        await beats
+    assert longest < 1, (
+        f"a handler held the event loop for {longest:.1f} s without an await: in an async consumer, "
+        "time.sleep(), a blocking library call or an ORM query stops every connection of the process. "
+        "Use await asyncio.sleep(), sync_to_async(..., thread_sensitive=False), or "
+        "database_sync_to_async (chat/consumers.py)"
+    )
 
 
 @pytest.mark.regression("step 04's sync consumer serves 100 clients too; async changes who waits")
