@@ -18,7 +18,9 @@ async def test_everyone_in_the_room_gets_each_message(connect):
     await say(room[0], "hello, everyone")
     for index, member in enumerate(room):
         reply = await receive_json(member, f"member {index} of the room should get the message: "
-                                           "group_add on connect, group_send on receive")
+                                           "group_add on connect, group_send on receive, each wrapped in "
+                                           "async_to_sync, since the layer's calls are coroutines "
+                                           "(chat/consumers.py)")
         assert reply == {"message": "hello, everyone", "user": "anonymous", "direct": False}
 
 

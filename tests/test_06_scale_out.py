@@ -46,6 +46,34 @@ def test_redis_url_selects_the_redis_channel_layer(monkeypatch):
     )
 
 
+def test_redis_layer_has_room_for_a_crowd_and_a_quiet_room(monkeypatch):
+    # The crowd and burst checks below show these limits over daphne, but whether 100 layer calls
+    # overlap depends on the machine's load, and the quiet minute is left out of `make check`:
+    # here the settings themselves are read.
+    layer = channel_layers(monkeypatch, "redis://127.0.0.1:6379/0")["default"]
+    config = layer.get("CONFIG", {})
+    hosts = config.get("hosts")
+    if not layer["BACKEND"].startswith("channels_redis.") or not isinstance(hosts, list) or not hosts:
+        pytest.fail("with REDIS_URL set, mysite/settings.py should make CHANNEL_LAYERS a channels_redis layer "
+                    'whose "hosts" is a list: do task 1 first')
+    host = hosts[0] if isinstance(hosts[0], dict) else {}
+    if layer["BACKEND"] == "channels_redis.core.RedisChannelLayer":
+        assert config.get("capacity", 100) >= 500, (
+            f'"capacity" is {config.get("capacity", 100)}: past it, group_send drops a message for every member '
+            'of a process without a word; give CHANNEL_LAYERS\'s CONFIG room for a burst ("capacity": 1000)'
+        )
+    assert (host.get("max_connections") or 100) >= 200, (
+        "redis-py's pool stops at 100 connections by default, and each layer call in flight holds one: "
+        'a crowd that joins or leaves at once gets "Too many connections". Make the host a dict, '
+        '{"address": REDIS_URL, "max_connections": 1000, ...} (CHANNEL_LAYERS in mysite/settings.py)'
+    )
+    assert (host.get("socket_timeout") or 5) > 5, (
+        "redis-py 8 gives up on a read after 5 s, and the layer waits for a quiet room's next message with "
+        'a blocking pop that Redis holds open for 5 s: add "socket_timeout": 15 to the host '
+        "(CHANNEL_LAYERS in mysite/settings.py), or quiet tabs close with 1011"
+    )
+
+
 @pytest.mark.regression("with no REDIS_URL, step 06 keeps step 05's in-memory layer")
 def test_without_redis_url_the_in_memory_layer_stays_the_default(monkeypatch):
     layer = channel_layers(monkeypatch, None)["default"]
