@@ -18,7 +18,9 @@ async def test_everyone_in_the_room_gets_each_message(connect):
     await say(room[0], "hello, everyone")
     for index, member in enumerate(room):
         reply = await receive_json(member, f"member {index} of the room should get the message: "
-                                           "group_add on connect, group_send on receive")
+                                           "group_add on connect, group_send on receive, each wrapped in "
+                                           "async_to_sync, since the layer's calls are coroutines "
+                                           "(chat/consumers.py)")
         assert reply == {"message": "hello, everyone", "user": "anonymous", "direct": False}
 
 
@@ -72,6 +74,9 @@ async def test_a_consumer_whose_handler_fails_still_leaves_its_group(connect):
     from channels.layers import get_channel_layer
 
     staying, failing = await connect("/ws/chat/crash/"), await connect("/ws/chat/crash/")
+    assert group_members("chat_crash") == {staying.channel_name, failing.channel_name}, (
+        "connect() should put the connection in its room's group: group_add (chat/consumers.py)"
+    )
     failing.expected_crash = True
     # An event with no handler makes the consumer raise, as any bug in a handler would.
     await get_channel_layer().send(failing.channel_name, {"type": "chat.shout"})
@@ -85,6 +90,9 @@ async def test_a_consumer_whose_handler_fails_still_leaves_its_group(connect):
 
 async def test_a_connection_dropped_without_a_close_frame_leaves_its_group(connect):
     staying, dropped = await connect("/ws/chat/dropped/"), await connect("/ws/chat/dropped/")
+    assert group_members("chat_dropped") == {staying.channel_name, dropped.channel_name}, (
+        "connect() should put the connection in its room's group: group_add (chat/consumers.py)"
+    )
     # What daphne tells the consumer when the TCP connection just ends: no close frame, code 1006.
     await dropped.send_input({"type": "websocket.disconnect", "code": 1006})
     await dropped.wait(timeout=TIMEOUT)
@@ -112,6 +120,10 @@ async def test_a_burst_from_several_senders_reaches_everyone_in_full(server, ws_
     async with contextlib.AsyncExitStack() as stack:
         room = [await stack.enter_async_context(ws_connect("/ws/chat/burst/")) for _ in range(25)]
         sent, received = await chat_burst(room, senders=25, each=20)
+    if all(len(seen) <= 20 for seen in received):
+        pytest.fail("each member of the room received at most its own 20 messages of the burst: receive() "
+                    "should send to the room's group with group_send, and connect() join it with group_add "
+                    "(chat/consumers.py)")
     for index, seen in enumerate(received):
         assert seen == collections.Counter(sent), (
             f"member {index} received {len(seen)} of the {len(sent)} messages: group_send drops a "
@@ -147,6 +159,10 @@ async def test_one_clients_flood_reaches_the_room_only_up_to_its_budget(server, 
                 json.loads(await asyncio.wait_for(member.recv(), 0.5))
                 delivered += 1
     assert sum(answers.values()) == flood, f"every frame of the flood gets an answer: {answers}"
+    assert delivered or not answers["message"], (
+        f"none of the {answers['message']} flood frames that were let through reached the other member "
+        "of the room: receive() should group_send to the room's group (chat/consumers.py)"
+    )
     most = 30 + 10 * (seconds + 1)  # FrameBudget's burst, plus what it refills meanwhile
     assert delivered == answers["message"] and delivered <= most, (
         f"{delivered} of {flood} flood frames reached another member in {seconds:.1f} s: each "

@@ -22,6 +22,27 @@ HANDLERS = {
 }
 
 
+@contextlib.contextmanager
+def explained():
+    """Turn the two errors of a half-async consumer into hints: async_to_sync or the ORM on the loop."""
+    from django.core.exceptions import SynchronousOnlyOperation
+
+    try:
+        yield
+        return
+    except SynchronousOnlyOperation as error:
+        hint = (f"a handler queried the database on the event loop ({error}): put the query in a function "
+                "decorated with channels.db.database_sync_to_async and await it (chat/consumers.py)")
+    except RuntimeError as error:
+        if "AsyncToSync" not in str(error):
+            raise
+        hint = ("async_to_sync cannot wait on the event loop's own thread: in an async consumer, write "
+                "`await self.channel_layer.group_send(...)` (and group_add, group_discard, send) directly "
+                "(chat/consumers.py)")
+    # Failed outside the except, so that the report shows the hint, not the consumer's insides.
+    pytest.fail(hint)
+
+
 def test_chat_consumer_is_an_async_websocket_consumer():
     from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -37,7 +58,13 @@ def test_chat_consumer_is_an_async_websocket_consumer():
 def test_every_handler_is_a_coroutine_function(name):
     from chat import consumers
 
+    from channels.generic.websocket import AsyncWebsocketConsumer
+
     cls, method = name.split(".")
+    assert issubclass(getattr(consumers, cls), AsyncWebsocketConsumer), (
+        f"{cls} should subclass AsyncWebsocketConsumer (chat/consumers.py): a sync consumer calls its "
+        "handlers without awaiting them, so an `async def` handler there never runs"
+    )
     assert inspect.iscoroutinefunction(getattr(getattr(consumers, cls), method)), (
         f"{name} should be `async def` (chat/consumers.py): an AsyncWebsocketConsumer awaits its handlers"
     )
@@ -57,9 +84,13 @@ def test_consumers_no_longer_need_async_to_sync():
 
 
 async def test_handlers_run_on_the_event_loop_thread(connect, caplog):
-    communicator = await connect()
-    await communicator.send_to(text_data=json.dumps({"message": "which thread?"}))
-    await receive_json(communicator)
+    with explained():
+        communicator = await connect()
+        await communicator.send_to(text_data=json.dumps({"message": "which thread?"}))
+        await receive_json(communicator, "receive() should answer through the room: `await "
+                                         "self.channel_layer.group_send(...)`, and `await self.send(...)` in "
+                                         "chat_message(); a coroutine that nobody awaits never runs "
+                                         "(chat/consumers.py)")
     lifecycle = [record for record in caplog.records if record.name == "chat.consumers"]
     assert lifecycle, "connect() and receive() should log to the chat.consumers logger"
     elsewhere = {record.threadName for record in lifecycle if record.thread != threading.get_ident()}
@@ -94,11 +125,20 @@ async def test_a_busy_connection_does_not_hold_up_the_others(connect):
     gate = asyncio.Event()
     gate.set()
     busy = WebsocketCommunicator(held_at(gate, application), STEP.ws_path, headers=[(b"origin", ORIGIN.encode())])
-    other = await connect()
+    with explained():
+        other = await connect()
     try:
         try:
-            assert (await busy.connect(timeout=TIMEOUT))[0]
+            assert (await busy.connect(timeout=TIMEOUT))[0], "connect() should accept the handshake: await self.accept()"
             await receive_json(busy, 'connect() should first send {"channel_name": ...}')
+            # First, with nothing held: both hear the room. An `await` forgotten before send() or
+            # group_send() fails here, since a coroutine that nobody awaits never runs.
+            await busy.send_to(text_data=json.dumps({"message": "warming up"}))
+            for who in (busy, other):
+                with explained():
+                    await receive_json(who, "a message to the room should reach its members: in an async "
+                                            "consumer, await every coroutine, self.send() and the channel "
+                                            "layer's calls (chat/consumers.py)")
             gate.clear()
             # The busy connection's chat_message() now waits at the gate with this message.
             await busy.send_to(text_data=json.dumps({"message": "I'll be a while"}))
@@ -111,7 +151,59 @@ async def test_a_busy_connection_does_not_hold_up_the_others(connect):
             gate.set()
         assert (await receive_json(busy))["message"] == "I'll be a while", "once free, it catches up"
     finally:
-        await busy.disconnect(timeout=TIMEOUT)
+        if not busy.future.done():  # else it crashed or timed out, and the check has failed already
+            await busy.disconnect(timeout=TIMEOUT)
+
+
+async def test_no_handler_blocks_the_event_loop(connect):
+    from channels.generic.websocket import AsyncWebsocketConsumer
+
+    from chat.consumers import ChatConsumer
+
+    if not issubclass(ChatConsumer, AsyncWebsocketConsumer):
+        pytest.fail("only an async consumer's handlers run on the event loop, where a blocking call would "
+                    "stop every connection: make ChatConsumer an AsyncWebsocketConsumer (chat/consumers.py)")
+    loop = asyncio.get_running_loop()
+    longest = 0.0
+    beating = True
+
+    async def heartbeat():
+        # Ticks every 10 ms; a tick that comes late measures how long something held the loop.
+        nonlocal longest
+        last = loop.time()
+        while beating:
+            await asyncio.sleep(0.01)
+            longest = max(longest, loop.time() - last - 0.01)
+            last = loop.time()
+
+    beats = asyncio.create_task(heartbeat())
+    failure = None
+    try:
+        # Every handler runs at least once: connect, receive (room, direct, a bad frame), chat_message, disconnect.
+        with explained():
+            alice, bob = await connect("/ws/chat/loop/"), await connect("/ws/chat/loop/")
+            await alice.send_to(text_data=json.dumps({"message": "to the room"}))
+            await bob.send_to(text_data=json.dumps({"message": "psst", "to": alice.address}))
+            await bob.send_to(text_data="not json")
+            hint = "the room should still chat: await every coroutine (chat/consumers.py)"
+            for _ in range(2):
+                await receive_json(alice, hint)
+            for _ in range(3):
+                await receive_json(bob, hint)
+            await bob.disconnect(timeout=TIMEOUT)
+    except pytest.fail.Exception as error:
+        failure = error  # a late answer: first, see whether a handler held the loop meanwhile
+    finally:
+        beating = False
+        await beats
+    assert longest < 1, (
+        f"a handler held the event loop for {longest:.1f} s without an await: in an async consumer, "
+        "time.sleep(), a blocking library call or an ORM query stops every connection of the process. "
+        "Use await asyncio.sleep(), sync_to_async(..., thread_sensitive=False), or "
+        "database_sync_to_async (chat/consumers.py)"
+    )
+    if failure:
+        raise failure
 
 
 @pytest.mark.regression("step 04's sync consumer serves 100 clients too; async changes who waits")

@@ -39,6 +39,39 @@ def test_redis_url_selects_the_redis_channel_layer(monkeypatch):
     assert "redis://127.0.0.1:6379/0" in repr(layer.get("CONFIG")), (
         'the layer\'s CONFIG "hosts" should come from REDIS_URL'
     )
+    assert isinstance(layer["CONFIG"].get("hosts"), list), (
+        'CHANNEL_LAYERS\'s "hosts" (mysite/settings.py) should be a list, even of one Redis: '
+        '[REDIS_URL], or [{"address": REDIS_URL, ...}]; channels_redis refuses anything else at the '
+        "first connection"
+    )
+
+
+def test_redis_layer_has_room_for_a_crowd_and_a_quiet_room(monkeypatch):
+    # The crowd and burst checks below show these limits over daphne, but whether 100 layer calls
+    # overlap depends on the machine's load, and the quiet minute is left out of `make check`:
+    # here the settings themselves are read.
+    layer = channel_layers(monkeypatch, "redis://127.0.0.1:6379/0")["default"]
+    config = layer.get("CONFIG", {})
+    hosts = config.get("hosts")
+    if not layer["BACKEND"].startswith("channels_redis.") or not isinstance(hosts, list) or not hosts:
+        pytest.fail("with REDIS_URL set, mysite/settings.py should make CHANNEL_LAYERS a channels_redis layer "
+                    'whose "hosts" is a list: do task 1 first')
+    host = hosts[0] if isinstance(hosts[0], dict) else {}
+    if layer["BACKEND"] == "channels_redis.core.RedisChannelLayer":
+        assert config.get("capacity", 100) >= 500, (
+            f'"capacity" is {config.get("capacity", 100)}: past it, group_send drops a message for every member '
+            'of a process without a word; give CHANNEL_LAYERS\'s CONFIG room for a burst ("capacity": 1000)'
+        )
+    assert (host.get("max_connections") or 100) >= 200, (
+        "redis-py's pool stops at 100 connections by default, and each layer call in flight holds one: "
+        'a crowd that joins or leaves at once gets "Too many connections". Make the host a dict, '
+        '{"address": REDIS_URL, "max_connections": 1000, ...} (CHANNEL_LAYERS in mysite/settings.py)'
+    )
+    assert (host.get("socket_timeout") or 5) > 5, (
+        "redis-py 8 gives up on a read after 5 s, and the layer waits for a quiet room's next message with "
+        'a blocking pop that Redis holds open for 5 s: add "socket_timeout": 15 to the host '
+        "(CHANNEL_LAYERS in mysite/settings.py), or quiet tabs close with 1011"
+    )
 
 
 @pytest.mark.regression("with no REDIS_URL, step 06 keeps step 05's in-memory layer")
@@ -60,7 +93,8 @@ async def test_in_process_the_room_goes_through_redis(redis_layer, connect):
     alice, bob = await connect("/ws/chat/inprocess/"), await connect("/ws/chat/inprocess/")
     members = {name.decode() for name in redis_layer.client().zrange("asgi:group:chat_inprocess", 0, -1)}
     assert members == {alice.channel_name, bob.channel_name}, (
-        "group_add should keep the room's group in Redis (a sorted set, asgi:group:chat_<room>)"
+        "group_add should keep the room's group in Redis (a sorted set, asgi:group:chat_<room>): with "
+        "REDIS_URL set, CHANNEL_LAYERS (mysite/settings.py) should be a channels_redis layer"
     )
     await alice.send_to(text_data=json.dumps({"message": "via Redis"}))
     for member in (alice, bob):
@@ -161,6 +195,14 @@ async def test_a_burst_across_two_processes_reaches_everyone_in_full(two_on_redi
         room = [await stack.enter_async_context(ws_open(two_on_redis[index % 2], "/ws/chat/redisburst/"))
                 for index in range(24)]
         sent, received = await chat_burst(room, senders=24, each=20)
+
+    def own_process_only(index, seen):
+        # Sender s is room[s], on the process s % 2; "burst s.n" is one of its messages.
+        return all(int(message.split()[1].split(".")[0]) % 2 == index % 2 for message in seen)
+
+    if all(own_process_only(index, seen) for index, seen in enumerate(received)):
+        pytest.fail("each member heard only the members on its own process: with REDIS_URL set, both "
+                    "processes should share one channel layer in Redis (CHANNEL_LAYERS in mysite/settings.py)")
     for index, seen in enumerate(received):
         assert seen == collections.Counter(sent), (
             f"member {index} received {len(seen)} of the {len(sent)} messages: past its \"capacity\", "
@@ -196,6 +238,9 @@ async def test_everyone_joining_and_leaving_at_once_leaves_no_member_in_redis(tw
     hint = ('an async consumer holds a Redis connection while it awaits the layer: "max_connections" in '
             "CHANNEL_LAYERS's hosts must allow one per WebSocket, or group_add/group_discard fail with "
             '"Too many connections"')
+    if not refused and joined == 0:
+        pytest.fail("200 clients joined the room, but none is in its group in Redis: with REDIS_URL set, "
+                    "CHANNEL_LAYERS (mysite/settings.py) should be a channels_redis layer")
     assert not refused and joined == 200, (
         f"of 200 clients that joined at once, {len(refused)} were dropped and {joined} are in the group: {hint}"
     )
@@ -207,7 +252,11 @@ async def test_a_dropped_connection_leaves_its_group_in_redis(two_on_redis, redi
     first, second = two_on_redis
     redis = redis_server.client()
     async with ws_open(first, "/ws/chat/cable/"), ws_open(second, "/ws/chat/cable/") as dropped:
-        assert redis.zcard("asgi:group:chat_cable") == 2
+        assert redis.zcard("asgi:group:chat_cable") == 2, (
+            "two connections to chat/cable, one on each process, should both be in the room's group "
+            "in Redis (asgi:group:chat_cable): with REDIS_URL set, CHANNEL_LAYERS (mysite/settings.py) "
+            "should be a channels_redis layer"
+        )
         dropped.transport.abort()  # no close frame: the client's network is simply gone
         deadline = asyncio.get_running_loop().time() + LIVE_TIMEOUT
         while redis.zcard("asgi:group:chat_cable") > 1 and asyncio.get_running_loop().time() < deadline:
