@@ -81,7 +81,7 @@ async def test_a_consumer_whose_handler_fails_still_leaves_its_group(connect):
     # An event with no handler makes the consumer raise, as any bug in a handler would.
     await get_channel_layer().send(failing.channel_name, {"type": "chat.shout"})
     with pytest.raises(ValueError, match="No handler for message type chat.shout"):
-        await failing.receive_output(timeout=TIMEOUT)
+        await failing.wait(timeout=TIMEOUT)  # returns as soon as the consumer ends, raising what ended it
     assert group_members("chat_crash") == {staying.channel_name}, (
         "a consumer that raised is still in the room's group: disconnect() never runs after an "
         "exception, so ChatConsumer.__call__ should group_discard when super().__call__ raises"
