@@ -76,7 +76,9 @@ class Verdict:
     @property
     def could_not_run(self):
         # pytest exits 0 (all passed) or 1 (some failed); 2 to 5 mean it could not run the checks.
-        return self.finished and self.returncode not in (0, 1)
+        # A project that cannot even be imported (a syntax error in settings.py) fails before
+        # any check runs, with 1 from pytest-django's set-up: then there is no record at all.
+        return self.finished and (self.returncode not in (0, 1) or (self.returncode and not self.records))
 
     @property
     def done_count(self):
@@ -99,38 +101,59 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
     every: run every check, even those of a task that already fails (the replay needs them all).
     """
     verdict = Verdict(step, Path(folder))
+    # The long checks (a minute of quiet) are `make test`'s; `-m long` asks for them.
+    quick = [] if "-m" in extra else ["-m", "not long"]
+    env = {**step_env(step, folder), "TUTORIAL_TIMEOUT": "1"}
+    if not every:
+        env["TUTORIAL_FAST"] = "1"
+    files = list(files or suite(step))
+    own = [name for name in files if Path(name) == step.test_file]
+    # Earlier steps' checks (the regression guards) run in a second pytest, started once the
+    # step's own in-process checks are done: the learner's first verdict has both cores to
+    # itself, and the guards then run beside the step's slower live and browser checks.
+    batches = [own, [name for name in files if name not in own]] if own and not verbose else [files]
+    batches = [batch for batch in batches if batch]
     with tempfile.TemporaryDirectory(prefix="tutorial-check-") as scratch:
-        report = Path(scratch) / "report.jsonl"
-        log = Path(scratch) / "pytest.log"
-        # The long checks (a minute of quiet) are `make test`'s; `-m long` asks for them.
-        quick = [] if "-m" in extra else ["-m", "not long"]
-        command = [sys.executable, "-m", "pytest", "-p", "tutorial.report", "-rfEs",
-                   "-v" if verbose else "-q", *quick, *(files or suite(step)), *extra]
-        env = {**step_env(step, folder), "TUTORIAL_REPORT": str(report), "TUTORIAL_TIMEOUT": "1"}
-        if not every:
-            env["TUTORIAL_FAST"] = "1"
-        with open(log, "w") as out:
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=None if verbose else out,
-                                       stderr=subprocess.STDOUT if not verbose else None)
-            seen = 0
-            while True:
-                finished = process.poll() is not None
+        running = []  # (process, report path, lines read so far, log path)
+
+        def launch(batch):
+            index = len(running)
+            report, log = Path(scratch) / f"report-{index}.jsonl", Path(scratch) / f"pytest-{index}.log"
+            command = [sys.executable, "-m", "pytest", "-p", "tutorial.report", "-rfEs",
+                       "-v" if verbose else "-q", *quick, *batch, *extra]
+            with open(log, "w") as out:
+                process = subprocess.Popen(command, cwd=ROOT, env={**env, "TUTORIAL_REPORT": str(report)},
+                                           stdout=None if verbose else out,
+                                           stderr=None if verbose else subprocess.STDOUT)
+            running.append([process, report, 0, log])
+
+        launch(batches.pop(0))
+        while True:
+            if batches and (verdict.own_done_at or running[0][0].poll() is not None):
+                launch(batches.pop(0))
+            finished = all(process.poll() is not None for process, *_ in running) and not batches
+            changed = False
+            for entry in running:
+                process, report, seen, _ = entry
                 if report.is_file():
-                    lines = report.read_text().splitlines()
-                    # A line is whole once it ends in a newline; the last may still be written.
-                    complete = lines if finished else lines[:-1]
+                    # A line is whole once its newline is written: the last piece may still grow.
+                    *complete, _partial = report.read_text().split("\n")
                     if len(complete) > seen:
                         verdict.records.extend(json.loads(line) for line in complete[seen:])
-                        seen = len(complete)
-                        _note_own_done(verdict)
-                        if on_update:
-                            on_update(verdict)
-                if finished:
-                    break
-                time.sleep(0.05)
-        verdict.returncode = process.returncode
+                        entry[2] = len(complete)
+                        changed = True
+            if changed:
+                _note_own_done(verdict)
+                if on_update:
+                    on_update(verdict)
+            if finished:
+                break
+            time.sleep(0.05)
+        codes = [process.returncode for process, *_ in running]
+        # 0: all passed; 1: some failed; 2-5: pytest could not run them, which outranks a failure.
+        verdict.returncode = max(codes, key=lambda code: (code not in (0, 1), code))
         verdict.finished_at = time.monotonic()
-        verdict.output = "" if verbose else log.read_text()
+        verdict.output = "" if verbose else "\n".join(log.read_text() for *_, log in running)
     _note_own_done(verdict)
     if on_update:
         on_update(verdict)
