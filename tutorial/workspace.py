@@ -129,8 +129,10 @@ def start(number=None, say=print):
 
 
 def briefing(step):
+    from .checklist import wrap
+
     tasks = load(step)
-    lines = [f"Step {step.name}: {step.title}.", " ".join(tasks.intro.split()), ""]
+    lines = [f"Step {step.name}: {step.title}.", *wrap(" ".join(tasks.intro.split()), "").splitlines(), ""]
     lines.append(f"Read: docs/{step.docs_page} (`make docs` serves it on "
                  f"http://127.0.0.1:8001/{step.docs_page.removesuffix('.md')}/)")
     files = sorted({name for task in tasks.tasks for name in task.files})
@@ -139,7 +141,8 @@ def briefing(step):
         lines.append(f"Given, complete: {', '.join(tasks.given)} (read them; nothing to write there)")
     lines.append("")
     for task in tasks.tasks:
-        lines.append(f"  {task.number}. {' '.join(task.do.split())}")
+        first, *rest = wrap(" ".join(task.do.split()), "").splitlines()
+        lines += [f"  {task.number}. {first}", *(f"     {line}" for line in rest)]
     lines += ["", "Then: `make watch` checks your work each time you save, and serves it on "
                   "http://127.0.0.1:8000/chat/."]
     return lines
