@@ -234,8 +234,11 @@ def render(verdict, where=None):
     if verdict.all_done:
         later = [s for s in STEPS if s.number > step.number]
         skipped = [t for t in tasks.tasks if verdict.state(t) == "skipped"]
+        from . import workspace
+
+        mine = verdict.folder.resolve() == workspace.folder(step).resolve()
         lines.append(colour(f"{count}: step {step.number} done!", "32;1") + " " + (
-            f"Next: `make start` begins step {later[0].number}." if later
+            "" if not mine else f"Next: `make start` begins step {later[0].number}." if later
             else "That was the last step: you built a chat that scales out. Well done."))
         if skipped:
             reasons = {r["message"] for t in skipped for c in t.checks for r in verdict.results(c)}

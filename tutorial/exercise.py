@@ -5,8 +5,11 @@ See tutorial/workspace.py for the folders, tutorial/checklist.py for the checkli
 """
 
 import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -171,6 +174,17 @@ def watch(port):
         return (".backup" in parts or "__pycache__" in parts or Path(path).name.startswith(".")
                 or Path(path).name.startswith("db.sqlite3") or path.endswith((".pyc", ".log")))
 
+    # The watcher runs from the start, in a thread of its own, so that a save made while the
+    # checks run is not missed: it waits in the queue and starts the next run at once.
+    saves = queue.Queue()
+
+    def watching():
+        for changes in watchfiles.watch(workspace.WORK, watch_filter=lambda c, p: not ignored(c, p)):
+            saves.put((time.monotonic(), changes))
+
+    threading.Thread(target=watching, daemon=True).start()
+    # A `kill` (SIGTERM) stops the server and Redis too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         saved_at = time.monotonic()
         while True:
@@ -209,10 +223,9 @@ def watch(port):
                 tail = log_path.read_text().splitlines()[-12:]
                 print("\nThe server stopped; the end of its console:\n" + "\n".join("  " + line for line in tail))
             print("\nWaiting for you to save a file...", flush=True)
-            for changes in watchfiles.watch(workspace.WORK, watch_filter=lambda c, p: not ignored(c, p),
-                                            raise_interrupt=True):
+            while True:
+                saved_at, changes = saves.get()
                 if any(Path(p).is_relative_to(path) for _, p in changes) or workspace.current() != step:
-                    saved_at = time.monotonic()
                     break
     except KeyboardInterrupt:
         print("\nStopped watching.")
