@@ -105,7 +105,7 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
     quick = [] if "-m" in extra else ["-m", "not long"]
     env = {**step_env(step, folder), "TUTORIAL_TIMEOUT": "1"}
     if not every:
-        env["TUTORIAL_FAST"] = "1"
+        env.update(TUTORIAL_FAST="1", TUTORIAL_FUZZ_EXAMPLES="30")
     files = list(files or suite(step))
     own = [name for name in files if Path(name) == step.test_file]
     # Earlier steps' checks (the regression guards) run in a second pytest, started once the
@@ -237,9 +237,10 @@ def render(verdict, where=None):
         from . import workspace
 
         mine = verdict.folder.resolve() == workspace.folder(step).resolve()
-        lines.append(colour(f"{count}: step {step.number} done!", "32;1") + " " + (
-            "" if not mine else f"Next: `make start` begins step {later[0].number}." if later
-            else "That was the last step: you built a chat that scales out. Well done."))
+        lines.append(colour(f"{count}: step {step.number} done!", "32;1"))
+        if mine:
+            lines.extend(wrap(f"Next: `make start` begins step {later[0].number}." if later else
+                              "That was the last step: you built a chat that scales out. Well done.", "").splitlines())
         if skipped:
             reasons = {r["message"] for t in skipped for c in t.checks for r in verdict.results(c)}
             lines.append(f"  ({len(skipped)} task(s) could not be checked here: {'; '.join(sorted(reasons))})")

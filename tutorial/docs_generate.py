@@ -275,11 +275,16 @@ def screenshot_finished_chat(path):
         stop(process)
 
 
+# The checklist wraps to the terminal's width (COLUMNS); the docs' content column holds about
+# 75 characters of code at 1280 px, so the captures are made that wide.
+NARROW = {"TERM": "dumb", "COLUMNS": "76"}
+
+
 def capture_check(step):
     """A real `make check STEP=NN` run: the checklist of our step, every task done."""
     done = subprocess.run(
         [sys.executable, "-m", "tutorial", "check", step.number],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TERM": "dumb"},
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, **NARROW},
     )
     if done.returncode != 0:
         raise SystemExit(f"step {step.name} does not pass its checks:\n{done.stdout}{done.stderr}")
@@ -301,7 +306,7 @@ def capture_watch(step_number="02", port=None):
     port = port or free_port()
     runs = []
     with tempfile.TemporaryDirectory(prefix="tutorial-watch-") as work:
-        env = {**os.environ, "TUTORIAL_WORK": work, "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "TUTORIAL_WORK": work, "PYTHONUNBUFFERED": "1", **NARROW}
         subprocess.run([sys.executable, "-m", "tutorial", "start", step.number], cwd=ROOT, env=env,
                        check=True, capture_output=True)
         mine = Path(work) / step.name

@@ -198,8 +198,9 @@ def watch(port):
             where = workspace.relative(path)
             if checklist.TTY:
                 sys.stdout.write("\x1b[H\x1b[2J\x1b[3J")  # a clean screen (and scrollback) for each run
-            header = [f"make watch: checks {where} on every save, and serves it on http://127.0.0.1:{port}/chat/",
-                      f"(the server's console: {workspace.relative(log_path)}; Ctrl-C stops both)", ""]
+            header = [f"make watch: checks {where} on every save, and serves it",
+                      f"on http://127.0.0.1:{port}/chat/ (its console: {workspace.relative(log_path)}).",
+                      "Ctrl-C stops both.", ""]
             screen = Screen(where, header, redraw=True)
 
             started = []

@@ -79,7 +79,7 @@ def replay(number, browser=WITH_BROWSER):
             print("  " + problem)
         return 1
     print(f"step {step.number} replayed from step {STEPS[index - 1].number}: {failed} checks of {len(tasks.tasks)} "
-          f"tasks fail there with a hint, {guards} regression guards hold"
+          f"tasks fail there with a hint, {guards} regression guard{'s hold' if guards != 1 else ' holds'}"
           f"{f', {skipped} skipped' if skipped else ''} ({seconds:.1f} s)")
     return 0
 
