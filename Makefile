@@ -19,6 +19,7 @@
 #   make generate             re-capture the outputs the docs show (handshake, check runs)
 #   make bench                measure steps 04-06 and a bare server side by side (a few minutes);
 #                             writes the table and plot to docs/assets/bench/
+#   make bench-watch          how long make watch takes from a save to its verdict, step by step
 
 STEP ?=
 PORT ?= 8000
@@ -27,7 +28,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run check test docs generate setup bench bench-setup clean start watch hint progress reset solution
+.PHONY: run check test docs generate setup bench bench-setup bench-watch clean start watch hint progress reset solution
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +71,9 @@ bench-setup: $(VENV)/.bench-installed
 
 bench: bench-setup
 	$(PY) -m tutorial.bench
+
+bench-watch: setup
+	$(PY) -m tutorial.watch_bench
 
 clean:
 	rm -rf $(VENV) site steps/*/db.sqlite3

@@ -45,6 +45,12 @@ def replay(number, browser=WITH_BROWSER):
             problems.append(f"{name} differs from our step {step.number}, but no task names it in its files")
         extra = [] if browser else ["-m", "not long and not browser"]
         verdict = checklist.run(step, folder, files=[str(step.test_file)], extra=extra, every=True)
+        # The learner's last save: our step's files over theirs. The workspace then holds exactly
+        # our step, whose every check `make test` runs, so every task passes there.
+        workspace.apply(step)
+        if not workspace.same_as(folder, step):
+            problems.append(f"after our step {step.number}'s files are saved over the start, the workspace "
+                            f"still differs: {workspace.changed_files(folder, step.folder)}")
     if verdict.could_not_run:
         print(verdict.output[-3000:])
         problems.append("pytest could not run the checks")

@@ -81,6 +81,16 @@ def copy_project(source, target, step):
         shutil.copy2(step.folder / name, target / name)
 
 
+def apply(step):
+    """Save our step's files over the learner's copy of it, removing files ours does not have."""
+    target = folder(step)
+    for name in files_of(target) - files_of(step.folder):
+        (target / name).unlink()
+    for name in files_of(step.folder):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(step.folder / name, target / name)
+
+
 def set_aside(path):
     """Move a folder into work/.backup/ with the time in its name; return where it went."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
