@@ -183,8 +183,11 @@ def watch(port):
             saves.put((time.monotonic(), changes))
 
     threading.Thread(target=watching, daemon=True).start()
+    def terminated(*_):
+        raise KeyboardInterrupt
+
     # A `kill` (SIGTERM) stops the server and Redis too, as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, terminated)
     try:
         saved_at = time.monotonic()
         while True:
