@@ -9,6 +9,7 @@ as it ends, so that the checklist fills in while the slower checks still run.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ class Verdict:
     started: float = field(default_factory=time.monotonic)
     own_done_at: float | None = None  # when the last of the step's own in-process checks ended
     finished_at: float | None = None
+    guards_waiting: bool = False  # earlier steps' checks not run, because a task still fails
 
     @property
     def tasks(self):
@@ -87,7 +89,7 @@ class Verdict:
     @property
     def all_done(self):
         return (self.finished and not self.could_not_run and self.done_count == len(self.tasks)
-                and not self.broken_guards and self.returncode == 0)
+                and not self.broken_guards and not self.guards_waiting and self.returncode == 0)
 
     @property
     def first_failing_task(self):
@@ -108,11 +110,14 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
         env.update(TUTORIAL_FAST="1", TUTORIAL_FUZZ_EXAMPLES="30")
     files = list(files or suite(step))
     own = [name for name in files if Path(name) == step.test_file]
-    # Earlier steps' checks (the regression guards) run in a second pytest, started once the
-    # step's own in-process checks are done: the learner's first verdict has both cores to
-    # itself, and the guards then run beside the step's slower live and browser checks.
+    # Earlier steps' checks (the regression guards) run in a second pytest, and only while every
+    # task passes: started once the step's own in-process checks are done (so the learner's first
+    # verdict has both cores to itself), beside the step's slower live and browser checks, and
+    # stopped as soon as a task fails. Until then their failures would only repeat the task's:
+    # judged as step 03, step 01's checks expect the channel name that task 2 asks for.
     batches = [own, [name for name in files if name not in own]] if own and not verbose else [files]
     batches = [batch for batch in batches if batch]
+    verdict.guards_waiting = len(batches) > 1
     with tempfile.TemporaryDirectory(prefix="tutorial-check-") as scratch:
         running = []  # (process, report path, lines read so far, log path)
 
@@ -127,10 +132,24 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
                                            stderr=None if verbose else subprocess.STDOUT)
             running.append([process, report, 0, log])
 
+        stopping = []
         launch(batches.pop(0))
         while True:
-            if batches and (verdict.own_done_at or running[0][0].poll() is not None):
-                launch(batches.pop(0))
+            failing = any(verdict.state(task) == "failed" for task in verdict.tasks)
+            own_over = running[0][0].poll() is not None
+            if batches and not failing and (verdict.own_done_at or own_over):
+                if not own_over or running[0][0].returncode == 0:
+                    launch(batches.pop(0))
+                    verdict.guards_waiting = False
+            if batches and (failing or own_over):
+                batches.clear()  # a task fails (or the step's checks could not run): no guards this time
+            if failing and len(running) > 1 and running[1][0].poll() is None:
+                # SIGINT, as Ctrl-C: pytest then still tears its fixtures down (servers, browser).
+                running[1][0].send_signal(signal.SIGINT)
+                stopping.append(running[1][0])
+                del running[1:]
+                verdict.records = [r for r in verdict.records if r["step"] == step.number]
+                verdict.guards_waiting = True
             finished = all(process.poll() is not None for process, *_ in running) and not batches
             changed = False
             for entry in running:
@@ -149,6 +168,11 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
             if finished:
                 break
             time.sleep(0.05)
+        for process in stopping:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
         codes = [process.returncode for process, *_ in running]
         # 0: all passed; 1: some failed; 2-5: pytest could not run them, which outranks a failure.
         verdict.returncode = max(codes, key=lambda code: (code not in (0, 1), code))
@@ -211,8 +235,11 @@ def render(verdict, where=None):
         if not failure["hint"]:
             message = (f"{message}\n\nThat is an error, not a check's answer: if it points into your "
                        f"files, fix it there first.")
-        lines.extend(wrap(message[:1500], "    ").splitlines())
+        shown = wrap(message, "    ").splitlines()
+        lines.extend(shown[:12] + (["    ... (`make check V=1` shows it all)"] if len(shown) > 12 else []))
         lines.append("  `make hint` gives a hint for it, a bit more each time you ask.")
+        if verdict.guards_waiting and STEPS.index(step) > 0:
+            lines.append("  (The checks of earlier steps run once every task passes.)")
     # Checks that are no task's (earlier steps', and this step's regression guards) are named
     # only when they fail, once for each distinct message: one import error can fail them all.
     by_message = {}
@@ -228,7 +255,8 @@ def render(verdict, where=None):
             continue
         said = f"✗ {owner} check {first['check']}{others} no longer pass: something that worked before broke."
         lines.extend(colour(line, "31") for line in wrap(said, "  ").splitlines())
-        lines.extend(wrap(message[:800], "      ").splitlines())
+        shown = wrap(message, "      ").splitlines()
+        lines.extend(shown[:6] + (["      ..."] if len(shown) > 6 else []))
     if len(by_message) > 3:
         lines.append(f"  ... and {len(by_message) - 3} more kinds of failure in earlier steps' checks")
     if verdict.all_done:
