@@ -126,7 +126,7 @@ async def connect(transactional_db):
             crash = None
         if crash:
             pytest.fail(
-                f"the handshake to {path} raised {crash}. mysite/asgi.py's application should send "
+                f"the handshake to {path} raised {crash.rstrip('.')}. mysite/asgi.py's application should send "
                 '"websocket" connections to a consumer (ProtocolTypeRouter, with ChatConsumer.as_asgi(), '
                 "as as_view() makes a view), and its connect() should accept without raising"
             )

@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import json
+import logging
 
 import fuzz
 import pytest
@@ -54,11 +55,18 @@ async def test_consumer_answers_json_with_json(connect):
 async def test_disconnect_runs_with_the_close_code(connect, caplog):
     communicator = await connect()
     await communicator.disconnect(code=1001)
-    assert "disconnect: code 1001" in caplog.text, (
-        'disconnect(close_code) should run when the connection ends, and log "disconnect: code <n>" '
-        'with chat/consumers.py\'s logger at INFO, a level that settings.py\'s LOGGING lets through '
-        'for the "chat" loggers'
-    )
+    if "disconnect: code 1001" in caplog.text:
+        return
+    # Not in the log: did disconnect() not log it, or did the logging settings drop it? Ask again
+    # with the "chat" loggers' INFO let through, whatever settings.py says.
+    with caplog.at_level(logging.INFO, logger="chat"):
+        again = await connect()
+        await again.disconnect(code=1001)
+    if "disconnect: code 1001" in caplog.text:
+        pytest.fail('disconnect() logs "disconnect: code 1001", but settings.py\'s LOGGING does not let '
+                    'INFO from the "chat" loggers through to the console: add a "chat" logger at INFO')
+    pytest.fail('disconnect(close_code) should log "disconnect: code <n>" with logger.info, as connect() '
+                "and receive() log theirs (chat/consumers.py)")
 
 
 @pytest.mark.parametrize("error", BAD_FRAMES)
@@ -90,6 +98,19 @@ async def test_a_flood_is_answered_frame_by_frame_and_mostly_dropped(connect):
         "protocol.FrameBudget (self.budget.spend()) before it does anything with a frame"
     )
     assert len(passed) >= 30, f"a burst of 30 is allowed at once, but only {len(passed)} passed"
+
+
+async def test_bad_frames_spend_the_budget_too(connect):
+    communicator = await connect()
+    for _ in range(100):
+        await communicator.send_to(text_data="this is not JSON")
+    replies = [await receive_json(communicator, "every bad frame of a flood should still be answered")
+               for _ in range(100)]
+    assert any(reply.get("error") == "too_fast" for reply in replies), (
+        "100 frames of bad JSON at once all got not_json, none too_fast: spend the budget "
+        "(self.budget.spend()) first in receive(), before parse_frame(), so that every frame "
+        "counts, good or bad"
+    )
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ And for everything:
 """
 
 import argparse
+import signal
 import sys
 
 from . import exercise, runner
@@ -74,4 +75,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    # Output piped into `head` that stops reading ends the command quietly, as for any Unix tool.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())

@@ -41,6 +41,7 @@ class Verdict:
     own_done_at: float | None = None  # when the last of the step's own in-process checks ended
     finished_at: float | None = None
     guards_waiting: bool = False  # earlier steps' checks not run, because a task still fails
+    cancelled: bool = False  # stopped before the end: the files changed while the checks ran
 
     @property
     def tasks(self):
@@ -96,11 +97,13 @@ class Verdict:
         return next((task for task in self.tasks if self.state(task) == "failed"), None)
 
 
-def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every=False):
+def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every=False, cancel=None):
     """Run `step`'s checks on `folder`; call on_update(verdict) as results come; return the Verdict.
 
     files: the test files (default: the step's suite, its own file and every earlier step's).
     every: run every check, even those of a task that already fails (the replay needs them all).
+    cancel: called as the checks run; once it returns True, they are stopped and the verdict is
+    marked `cancelled` (`make watch`, when the learner saves again: that run is out of date).
     """
     verdict = Verdict(step, Path(folder))
     # The long checks (a minute of quiet) are `make test`'s; `-m long` asks for them.
@@ -135,6 +138,13 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
         stopping = []
         launch(batches.pop(0))
         while True:
+            if cancel and cancel():
+                for process, *_ in running:
+                    if process.poll() is None:
+                        process.send_signal(signal.SIGINT)
+                        stopping.append(process)
+                verdict.cancelled = True
+                break
             failing = any(verdict.state(task) == "failed" for task in verdict.tasks)
             own_over = running[0][0].poll() is not None
             if batches and not failing and (verdict.own_done_at or own_over):
@@ -173,13 +183,13 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-        codes = [process.returncode for process, *_ in running]
+        codes = [process.returncode for process, *_ in running if process.returncode is not None] or [2]
         # 0: all passed; 1: some failed; 2-5: pytest could not run them, which outranks a failure.
         verdict.returncode = max(codes, key=lambda code: (code not in (0, 1), code))
         verdict.finished_at = time.monotonic()
         verdict.output = "" if verbose else "\n".join(log.read_text() for *_, log in running)
     _note_own_done(verdict)
-    if on_update:
+    if on_update and not verdict.cancelled:
         on_update(verdict)
     return verdict
 
@@ -253,7 +263,8 @@ def render(verdict, where=None):
         if message == failure_message:
             lines.append(f"  The same error fails {len(guards)} check(s) of this and earlier steps too.")
             continue
-        said = f"✗ {owner} check {first['check']}{others} no longer pass: something that worked before broke."
+        verb = "no longer pass" if len(guards) > 1 else "no longer passes"
+        said = f"✗ {owner} check {first['check']}{others} {verb}: something that worked before broke."
         lines.extend(colour(line, "31") for line in wrap(said, "  ").splitlines())
         shown = wrap(message, "      ").splitlines()
         lines.extend(shown[:6] + (["      ..."] if len(shown) > 6 else []))

@@ -180,16 +180,29 @@ def watch(port):
 
     def watching():
         for changes in watchfiles.watch(workspace.WORK, watch_filter=lambda c, p: not ignored(c, p)):
-            saves.put((time.monotonic(), changes))
+            now = workspace.current()
+            # Saves in the current step's folder count, and `make start` (in another terminal)
+            # switching to another step; saves in other steps' folders do not.
+            if now != step or any(Path(p).is_relative_to(workspace.folder(now)) for _, p in changes):
+                saves.put(time.monotonic())
 
     threading.Thread(target=watching, daemon=True).start()
+
+    def next_save():
+        """Wait for a save; an editor's "save all" is several, so take the last of a quick burst."""
+        saved = saves.get()
+        time.sleep(0.2)
+        while not saves.empty():
+            saved = saves.get()
+        return saved
+
     def terminated(*_):
         raise KeyboardInterrupt
 
     # A `kill` (SIGTERM) stops the server and Redis too, as Ctrl-C does.
     signal.signal(signal.SIGTERM, terminated)
     try:
-        saved_at = time.monotonic()
+        saved_at, first = time.monotonic(), True
         while True:
             step = workspace.current() or step
             if server is not None:
@@ -217,20 +230,22 @@ def watch(port):
                     server = serve(step, path, port, log_path, redis if step.redis else None)
                 screen(verdict)
 
-            verdict = checklist.run(step, path, on_update=update)
+            # A save while the checks run makes their verdict out of date: stop, and check again.
+            verdict = checklist.run(step, path, on_update=update, cancel=lambda: not saves.empty())
+            if verdict.cancelled:
+                saved_at, first = next_save(), False
+                continue
             workspace.record(verdict)
             quick = f"{verdict.own_done_at - saved_at:.1f} s" if verdict.own_done_at else "-"
-            print(f"\n(after the save: the step's in-process checks in {quick}, "
+            since = "from the start" if first else "after the save"
+            print(f"\n({since}: the step's in-process checks in {quick}, "
                   f"all checks in {verdict.finished_at - saved_at:.1f} s)")
             time.sleep(0.5)  # long enough for a server that cannot start to have said why
             if server is None or server.poll() is not None:
                 tail = log_path.read_text().splitlines()[-12:]
                 print("\nThe server stopped; the end of its console:\n" + "\n".join("  " + line for line in tail))
             print("\nWaiting for you to save a file...", flush=True)
-            while True:
-                saved_at, changes = saves.get()
-                if any(Path(p).is_relative_to(path) for _, p in changes) or workspace.current() != step:
-                    break
+            saved_at, first = next_save(), False
     except KeyboardInterrupt:
         print("\nStopped watching.")
     finally:

@@ -53,9 +53,10 @@ def run(number, port, folder=None):
         free = next((p for p in range(port + 1, port + 100) if p != 8001 and not port_in_use(p)), port + 2)
         raise SystemExit(f"Port {port} is taken: something (another `make run`?) already listens on "
                          f"127.0.0.1:{port}. Stop it, or serve on another port: make run PORT={free}")
-    print(f"Step {step.name}: {step.concept}")
     if folder != step.folder:
-        print(f"Serving your copy, {workspace.relative(folder)}.")
+        print(f"Serving your copy of step {step.name}, {workspace.relative(folder)}.")
+    else:
+        print(f"Step {step.name}: {step.concept}")
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     # The admin, sessions and users need their tables; migrate is quick when there is nothing to do.
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],

@@ -146,7 +146,8 @@ def briefing(step):
     lines.append(f"Read: docs/{step.docs_page} (`make docs` serves it on "
                  f"http://127.0.0.1:8001/{step.docs_page.removesuffix('.md')}/)")
     files = sorted({name for task in tasks.tasks for name in task.files})
-    lines.append(f"Change: {', '.join(files)} in {relative(folder(step))}/")
+    verb = "Read" if STEPS.index(step) == 0 else "Change"  # step 00 arrives complete
+    lines.append(f"{verb}: {', '.join(files)} in {relative(folder(step))}/")
     if tasks.given:
         lines.append(f"Given, complete: {', '.join(tasks.given)} (read them; nothing to write there)")
     lines.append("")
