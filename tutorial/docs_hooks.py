@@ -176,7 +176,16 @@ def your_turn(step, before):
     return "\n".join(lines) + "\n"
 
 
-GENERATORS = {"tree": tree, "what-changed": what_changed, "your-turn": your_turn}
+def what_changed_folded(step, before):
+    """Our files are the solution to the tasks above them: folded, so that a learner who builds
+    the step opens them when done or stuck, not by scrolling past."""
+    if before is None:
+        return what_changed(step, before)
+    title = "Our version, file by file: the whole file and the diff (open it when your tasks pass, or when stuck)"
+    return f'??? example "{title}"\n\n' + indent(what_changed(step, before)) + "\n"
+
+
+GENERATORS = {"tree": tree, "what-changed": what_changed_folded, "your-turn": your_turn}
 
 
 def page_step(page):
