@@ -209,7 +209,8 @@ WIDTH = max(60, min(92, shutil.get_terminal_size((92, 24)).columns - 2))
 
 
 def wrap(text, indent, width=None):
-    return "\n".join(textwrap.fill(paragraph, width=width or WIDTH, initial_indent=indent, subsequent_indent=indent)
+    return "\n".join(textwrap.fill(paragraph, width=width or WIDTH, initial_indent=indent, subsequent_indent=indent,
+                                   break_on_hyphens=False, break_long_words=False)
                      for paragraph in text.split("\n\n"))
 
 

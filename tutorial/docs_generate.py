@@ -335,7 +335,7 @@ def capture_watch(step_number="02", port=None):
             watcher.terminate()
             watcher.wait()
     said = [f"$ make start STEP={step.number}   # then:\n$ make watch\n" + runs[0],
-            f"# ... the learner works through the tasks; here, our step {step.number}'s files are saved\n"
+            f"# ... the learner does the tasks (here: our step {step.number}'s files saved)\n"
             + runs[1]]
     text = "\n".join(said).replace(f":{port}/", ":8000/").replace(work, "work")
     return re.sub(r"tutorial-watch-\w+", "work", text)

@@ -237,9 +237,9 @@ def watch(port):
                 continue
             workspace.record(verdict)
             quick = f"{verdict.own_done_at - saved_at:.1f} s" if verdict.own_done_at else "-"
-            since = "from the start" if first else "after the save"
-            print(f"\n({since}: the step's in-process checks in {quick}, "
-                  f"all checks in {verdict.finished_at - saved_at:.1f} s)")
+            since = "the start" if first else "the save"
+            print(f"\n(this step's in-process checks done {quick} after {since}, "
+                  f"all {verdict.finished_at - saved_at:.1f} s)")
             time.sleep(0.5)  # long enough for a server that cannot start to have said why
             if server is None or server.poll() is not None:
                 tail = log_path.read_text().splitlines()[-12:]

@@ -23,7 +23,7 @@ from pathlib import Path
 from .steps import ROOT, STEPS, find
 from .wire import free_port
 
-REPORTED = re.compile(r"(?:after the save|from the start): the step's in-process checks in ([\d.]+) s, all checks in ([\d.]+) s")
+REPORTED = re.compile(r"in-process checks done ([\d.]+) s after the (?:save|start), all ([\d.]+) s")
 
 
 def loadavg():
