@@ -39,6 +39,7 @@ class Verdict:
     output: str = ""  # pytest's own output, for -v and for a run that could not start
     started: float = field(default_factory=time.monotonic)
     own_done_at: float | None = None  # when the last of the step's own in-process checks ended
+    tasks_done_at: float | None = None  # when the last of the step's own checks ended (before the guards')
     finished_at: float | None = None
     guards_waiting: bool = False  # earlier steps' checks not run, because a task still fails
     cancelled: bool = False  # stopped before the end: the files changed while the checks ran
@@ -147,6 +148,8 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
                 break
             failing = any(verdict.state(task) == "failed" for task in verdict.tasks)
             own_over = running[0][0].poll() is not None
+            if own_over and verdict.tasks_done_at is None:
+                verdict.tasks_done_at = time.monotonic()
             if batches and not failing and (verdict.own_done_at or own_over):
                 if not own_over or running[0][0].returncode == 0:
                     launch(batches.pop(0))

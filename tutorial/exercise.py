@@ -202,7 +202,7 @@ def watch(port):
     # A `kill` (SIGTERM) stops the server and Redis too, as Ctrl-C does.
     signal.signal(signal.SIGTERM, terminated)
     try:
-        saved_at, first = time.monotonic(), True
+        saved_at = time.monotonic()
         while True:
             step = workspace.current() or step
             if server is not None:
@@ -233,19 +233,19 @@ def watch(port):
             # A save while the checks run makes their verdict out of date: stop, and check again.
             verdict = checklist.run(step, path, on_update=update, cancel=lambda: not saves.empty())
             if verdict.cancelled:
-                saved_at, first = next_save(), False
+                saved_at = next_save()
                 continue
             workspace.record(verdict)
             quick = f"{verdict.own_done_at - saved_at:.1f} s" if verdict.own_done_at else "-"
-            since = "the start" if first else "the save"
-            print(f"\n(this step's in-process checks done {quick} after {since}, "
-                  f"all {verdict.finished_at - saved_at:.1f} s)")
+            tasks = verdict.tasks_done_at or verdict.finished_at
+            print(f"\n(verdict after {quick} in process, {tasks - saved_at:.1f} s for every task, "
+                  f"{verdict.finished_at - saved_at:.1f} s in all)")
             time.sleep(0.5)  # long enough for a server that cannot start to have said why
             if server is None or server.poll() is not None:
                 tail = log_path.read_text().splitlines()[-12:]
                 print("\nThe server stopped; the end of its console:\n" + "\n".join("  " + line for line in tail))
             print("\nWaiting for you to save a file...", flush=True)
-            saved_at, first = next_save(), False
+            saved_at = next_save()
     except KeyboardInterrupt:
         print("\nStopped watching.")
     finally:

@@ -23,7 +23,7 @@ from pathlib import Path
 from .steps import ROOT, STEPS, find
 from .wire import free_port
 
-REPORTED = re.compile(r"in-process checks done ([\d.]+) s after the (?:save|start), all ([\d.]+) s")
+REPORTED = re.compile(r"verdict after ([\d.]+) s in process, ([\d.]+) s for every task, ([\d.]+) s in all")
 
 
 def loadavg():
@@ -48,7 +48,7 @@ def measure(step, repeats):
                     raise SystemExit(f"make watch stopped on step {step.number}")
                 found = REPORTED.search(line)
                 if found:
-                    runs.append({"in_process": float(found[1]), "all": float(found[2]),
+                    runs.append({"in_process": float(found[1]), "tasks": float(found[2]), "all": float(found[3]),
                                  "wall_from_write": round(time.monotonic() - saved, 2) if saved else None,
                                  "passed": not first, "load": loadavg()})
                 if line.startswith("Waiting for you to save"):
@@ -83,17 +83,16 @@ def main(argv=None):
         step = find(number)
         runs = measure(step, args.repeats)
         start, done = runs[0], runs[1:]
-        row = {"step": step.number, "untouched_start": {"in_process": start["in_process"], "all": start["all"]},
-               "finished": {"in_process": summary([r["in_process"] for r in done]),
-                            "all": summary([r["all"] for r in done])},
+        row = {"step": step.number,
+               "untouched_start": {key: start[key] for key in ("in_process", "tasks", "all")},
+               "finished": {key: summary([r[key] for r in done]) for key in ("in_process", "tasks", "all")},
                "load": summary([r["load"] for r in runs]), "runs": runs}
         results.append(row)
-        print(f"step {step.number}: untouched start {start['in_process']:.1f} s / {start['all']:.1f} s; "
-              f"finished: in-process {row['finished']['in_process']['median']:.1f} s "
-              f"({row['finished']['in_process']['min']:.1f}-{row['finished']['in_process']['max']:.1f}), "
-              f"all {row['finished']['all']['median']:.1f} s "
-              f"({row['finished']['all']['min']:.1f}-{row['finished']['all']['max']:.1f}); "
-              f"load {row['load']['median']}", flush=True)
+        done_row = row["finished"]
+        print(f"step {step.number}: untouched start {start['in_process']:.1f} / {start['tasks']:.1f} / "
+              f"{start['all']:.1f} s; finished, median (range): " + ", ".join(
+                  f"{key} {done_row[key]['median']:.1f} ({done_row[key]['min']:.1f}-{done_row[key]['max']:.1f})"
+                  for key in ("in_process", "tasks", "all")) + f"; load {row['load']['median']}", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"cores": os.cpu_count(), "repeats": args.repeats,
                                           "results": results}, indent=2) + "\n")
