@@ -86,13 +86,20 @@ def hint(number=None):
     path = workspace.folder(step)
     if not path.is_dir():
         raise SystemExit(f"Step {step.name} is not in your workspace: `make start STEP={step.number}` begins it.")
-    print(f"Checking {workspace.relative(path)} to find the first task that does not pass yet...", flush=True)
-    # Only the step's own checks: a hint is about what this step asks.
-    verdict = checklist.run(step, path, files=[str(step.test_file)])
-    task = verdict.first_failing_task
-    if verdict.could_not_run:
-        print("\n".join(checklist.render(verdict, workspace.relative(path))))
-        return 1
+    tasks = load(step)
+    failing = workspace.last_failures(step)  # `make watch` keeps it fresh: no file changed since
+    if failing is None:
+        print(f"Checking {workspace.relative(path)} to find the first task that does not pass yet...", flush=True)
+        # Only the step's own checks: a hint is about what this step asks.
+        verdict = checklist.run(step, path, files=[str(step.test_file)])
+        if verdict.could_not_run:
+            print("\n".join(checklist.render(verdict, workspace.relative(path))))
+            return 1
+        failing = [r for r in verdict.records if r["outcome"] == "failed"]
+    failures = {}
+    for record in failing:
+        failures.setdefault(record["check"], record)
+    task = next((t for t in tasks.tasks if any(check in failures for check in t.checks)), None)
     if task is None:
         print(f"Every task of step {step.number} passes: nothing to hint at. `make check` runs all the "
               "checks, earlier steps' included; `make start` begins the next step.")
@@ -102,7 +109,7 @@ def hint(number=None):
     stage = min(state["hints"].get(key, 0) + 1, 3)
     state["hints"][key] = stage
     workspace.write_state(state)
-    failure = verdict.first_failure(task)
+    failure = next(failures[check] for check in task.checks if check in failures)
     print(f"\nTask {task.number}:\n{checklist.wrap(' '.join(task.do.split()), '  ')}\n")
     print(f"{failure['check']} says:\n{checklist.wrap(failure['message'].strip()[:600], '  ')}\n")
     if stage == 1:

@@ -15,6 +15,7 @@ import filecmp
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 from .steps import ROOT, STEPS, find
@@ -229,7 +230,23 @@ def record(verdict):
         state["done"][number] = datetime.datetime.now().isoformat(timespec="seconds")
     elif not verdict.all_done:
         state["done"].pop(number, None)
+    # What failed, for `make hint`: it can answer at once while no file has changed since.
+    started = time.time() - (time.monotonic() - verdict.started)
+    failing = [{key: r[key] for key in ("check", "message", "hint")} for r in verdict.records
+               if r["step"] == number and r["outcome"] == "failed"]
+    state.setdefault("last", {})[number] = {"started": started, "failing": failing,
+                                            "could_not_run": verdict.could_not_run}
     write_state(state)
+
+
+def last_failures(step):
+    """The step's failing checks at the last check of the workspace, or None when a file has
+    changed since (or it was never checked, or its checks could not run)."""
+    last = read_state().get("last", {}).get(step.number)
+    if not last or last["could_not_run"]:
+        return None
+    newest = max(((folder(step) / name).stat().st_mtime for name in files_of(folder(step))), default=0)
+    return None if newest >= last["started"] else last["failing"]
 
 
 def progress_lines():
