@@ -78,14 +78,20 @@ def check(number, folder, extra):
     return 0 if verdict.all_done else 1
 
 
-def hint(number=None):
-    """The next hint for the first failing task: a nudge, then the concept, then the lines to write."""
+def started(number):
+    """The step `make hint` and `make solution` are about (STEP=, else the current one), and its folder."""
     step = find(number) if number else workspace.current()
     if step is None:
-        raise SystemExit("No step started yet: `make start` begins one, and then `make hint` helps with it.")
+        raise SystemExit("No step started yet: `make start` begins one.")
     path = workspace.folder(step)
     if not path.is_dir():
         raise SystemExit(f"Step {step.name} is not in your workspace: `make start STEP={step.number}` begins it.")
+    return step, path
+
+
+def hint(number=None):
+    """The next hint for the first failing task: a nudge, then the concept, then the lines to write."""
+    step, path = started(number)
     tasks = load(step)
     failing = workspace.last_failures(step)  # `make watch` keeps it fresh: no file changed since
     if failing is None:
@@ -128,12 +134,7 @@ def hint(number=None):
 
 
 def solution(number=None):
-    step = find(number) if number else workspace.current()
-    if step is None:
-        raise SystemExit("No step started yet: `make start` begins one.")
-    path = workspace.folder(step)
-    if not path.is_dir():
-        raise SystemExit(f"Step {step.name} is not in your workspace: `make start STEP={step.number}` begins it.")
+    step, path = started(number)
     text = workspace.diff(path, step.folder, colour=checklist.TTY)
     print(f"From your {workspace.relative(path)} to our steps/{step.name} (+ ours, - yours):\n")
     print(text or "No difference: your step is the same as ours.")

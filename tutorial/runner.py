@@ -98,18 +98,6 @@ def suite(step):
     return [str(s.test_file) for s in STEPS if s.number <= step.number]
 
 
-def check(number, folder, extra_args):
-    step = find(number)
-    folder = Path(folder).resolve() if folder else step.folder
-    if not (folder / "manage.py").is_file():
-        raise SystemExit(f"{folder} has no manage.py: give --dir (DIR=) the folder that holds it.")
-    print(f"Checking {folder} as step {step.name}: {step.concept}", flush=True)
-    # The `long` checks (a room kept quiet for about a minute) are `make test`'s; `-m long` asks for them.
-    quick = [] if "-m" in extra_args else ["-m", "not long"]
-    command = [sys.executable, "-m", "pytest", "-v", "-rs", *quick, *suite(step), *extra_args]
-    return subprocess.run(command, cwd=ROOT, env=step_env(step, folder)).returncode
-
-
 SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|error|errors|deselected)\b")
 
 

@@ -16,7 +16,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .steps import ROOT, STEPS
+from .steps import ROOT
 
 TASKS_DIR = ROOT / "tutorial" / "tasks"
 
@@ -98,7 +98,3 @@ def problems(step):
         if not (step.folder / name).is_file():
             found.append(f"step {step.number} gives {name}, which steps/{step.name} does not have")
     return found
-
-
-def all_problems():
-    return [problem for step in STEPS for problem in problems(step)]
