@@ -22,7 +22,7 @@ shown as it is.
   values with the same unit divide into a ratio (×). After a `|`, another form: `bare` (the
   number alone), `times` ("2.4 times"), `about` (words for a comparison: "about", "about
   twice", "about half", or "1.7 times", to be followed by "as many as" or "as fast as").
-- A claim is `A < B` (or >, <=, >=), where B may also be a plain number. It is written as
+- A claim is `A < B` (or >, <=, >=, ==), where B may also be a plain number. It is written as
   nothing; when it is false, the build fails. Sides that each name several values are paired
   row by row. Put a claim beside the words it stands for ("faster", "under", "none").
 
@@ -41,9 +41,9 @@ from tutorial.steps import ROOT
 
 RESULTS = ROOT / "docs" / "assets" / "bench" / "results.json"
 MARKER = re.compile(r"\{\{\s*bench\s+(.*?)\s*\}\}")
-RELATION = re.compile(r"\s(<=|>=|<|>)\s")
+RELATION = re.compile(r"\s(<=|>=|==|<|>)\s")
 COMPARE = {"<": lambda a, b: a < b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
-           ">=": lambda a, b: a >= b}
+           ">=": lambda a, b: a >= b, "==": lambda a, b: a == b}
 # Keys that pick a statistic of a measurement rather than name one: the unit is the measurement's.
 STATISTICS = {"median", "min", "max", "mean", "values"}
 CLAIM = "\0"  # what a claim leaves behind, until its line is cleaned up
@@ -236,7 +236,7 @@ def render(markdown, where, data=None):
         try:
             return claim(text, data, relation[1]) if relation else figure(text, data)
         except FigureError as error:
-            errors.append(str(error))
+            errors.append(f"line {markdown.count(chr(10), 0, match.start()) + 1}: {error}")
             return match[0]
 
     written = MARKER.sub(replace, markdown)
