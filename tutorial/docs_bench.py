@@ -115,7 +115,8 @@ def path(text, data):
     unit = next((unit_of(key) for key in reversed(keys or [head]) if key not in STATISTICS), None)
     if "@" not in head:
         value = dig(data, [head, *keys], text)
-        return Values({(): value}, unit, isinstance(value, int))
+        # Outside the rows are settings (plan) and facts (machine): 4.0 s is "4 s", not a measurement.
+        return Values({(): value}, unit, isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
     variants, sizes = head.split("@", 1)
     rows = {(row["variant"], row["n"]): row for row in data["results"]}
     known_variants = list(dict.fromkeys(variant for variant, _ in rows))
@@ -178,7 +179,7 @@ def expression(text, data):
 
 
 def shown(value, unit, whole=False):
-    number = f"{value:,}" if whole else significant(value)
+    number = f"{value:,.0f}" if whole else significant(value)
     return number + {None: "", "×": "×", "/s": "/s"}.get(unit, f" {unit}")
 
 
