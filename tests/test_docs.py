@@ -5,6 +5,7 @@ Run by `make test` in a process of its own, next to the steps' suites.
 
 import functools
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -13,7 +14,7 @@ import threading
 
 import pytest
 
-from tutorial import docs_generate
+from tutorial import docs_bench, docs_generate
 from tutorial.steps import ROOT, STEPS
 
 DOCS = ROOT / "docs"
@@ -186,3 +187,94 @@ def test_cheat_sheet_lists_exactly_the_codes_of_protocol_py():
         f"docs/reference/cheatsheet.md lists {sorted(in_sheet ^ in_protocol)} differently from "
         "chat/protocol.py's table of codes"
     )
+
+
+# The performance page's figures come from docs/assets/bench/results.json, through the
+# {{ bench ... }} syntax of tutorial/docs_bench.py; none is typed, so `make bench` cannot leave
+# the prose contradicting its table.
+
+PERFORMANCE = DOCS / "performance.md"
+# A measured figure typed by hand: digits with a unit, a ratio, or a multiple in words.
+TYPED_FIGURE = re.compile(
+    r"(?<![\w.])\d[\d,]*(?:\.\d+)?\s?(?:×|x\b|ms\b|µs\b|us\b|s\b|seconds?\b|%|percent\b|times\b|"
+    r"deliveries\b|messages\b|msg/s|/s\b|cores?\b|CPUs?\b|clients\b|members\b|people\b)"
+    r"|\b(?:twice|thrice|double|triple|half as)\b",
+    re.IGNORECASE,
+)
+# The figures the prose may type, and why: none of them is a measurement of the run.
+TYPED_ON_PURPOSE = {
+    "100 ms": "the rule of thumb for a delay that people notice; claims beside it compare the data with it",
+}
+# Words that compare; a paragraph that uses one must name a figure or a claim from results.json.
+COMPARING = re.compile(r"\b(?:faster|slower|cheaper|costlier|more than|less than|under|below|above|none)\b")
+
+
+def prose(markdown):
+    """The page as a reader reads it, without what is not prose: code, includes, links' targets,
+    comments, and the {{ bench ... }} figures themselves (kept as a mark, so a paragraph shows
+    that it names one)."""
+    markdown = re.sub(r"\A---\n.*?\n---\n", "", markdown, flags=re.DOTALL)
+    markdown = re.sub(r"<!--.*?-->", "", markdown, flags=re.DOTALL)
+    markdown = re.sub(r"^\s*```.*?^\s*```", "", markdown, flags=re.DOTALL | re.MULTILINE)
+    markdown = SNIPPET.sub("", markdown)
+    markdown = re.sub(r"`[^`\n]+`", "code", markdown)
+    markdown = re.sub(r"\]\([^)]*\)", "]", markdown)
+    return docs_bench.MARKER.sub("FIGURE", markdown)
+
+
+def typed_figures(markdown, data):
+    sizes = {str(size) for size in data["plan"]["sizes"]}
+    text = prose(markdown)
+    # "N = 100" and "100 clients" name a room size of the plan: a setting of the run, not a result.
+    text = re.sub(r"\bN = (\d+)", lambda m: "N" if m[1] in sizes else m[0], text)
+    text = re.sub(r"\b(\d+)\s+(clients|members|people)\b", lambda m: m[2] if m[1] in sizes else m[0], text)
+    for allowed in TYPED_ON_PURPOSE:
+        text = text.replace(allowed, "")
+    return [match[0] for match in TYPED_FIGURE.finditer(text)]
+
+
+def comparisons_without_data(markdown):
+    # Tables are left out: their cells name things ("under daphne") more than they compare.
+    text = re.sub(r"^\s*\|.*\n", "", prose(markdown), flags=re.MULTILINE)
+    paragraphs = re.split(r"\n\s*\n", text)
+    return [" ".join(p.split())[:120] for p in paragraphs if COMPARING.search(p) and "FIGURE" not in p]
+
+
+def test_performance_prose_types_no_figure_by_hand():
+    data = json.loads(docs_bench.RESULTS.read_text())
+    markdown = PERFORMANCE.read_text()
+    typed = typed_figures(markdown, data)
+    assert not typed, (
+        f"docs/performance.md types {typed} by hand: the next `make bench` would contradict it. Name the "
+        "figure in results.json instead, e.g. {{ bench 05@100.p99_ms }} (see tutorial/docs_bench.py), or, "
+        "if it is no measurement, add it to TYPED_ON_PURPOSE in tests/test_docs.py with the reason"
+    )
+    loose = comparisons_without_data(markdown)
+    assert not loose, (
+        "docs/performance.md compares in words (faster, under, none...) in a paragraph that names no figure "
+        "and no claim from results.json; add a {{ bench A > B }} claim beside the words:\n" + "\n".join(loose)
+    )
+
+
+def test_performance_figures_match_results_json():
+    """The hook's own check, without a whole build: every path exists and every claim holds."""
+    try:
+        docs_bench.render(PERFORMANCE.read_text(), "docs/performance.md")
+        failed = None
+    except docs_bench.FigureError as error:
+        failed = str(error)
+    assert failed is None, f"{failed}\n(after `make bench`, reword the sentence, or its claim, to what was measured)"
+
+
+def test_the_figure_checks_catch_what_they_are_for():
+    """Proof that the two checks above can fail: a typed ratio, and results that contradict a claim."""
+    data = json.loads(docs_bench.RESULTS.read_text())
+    assert typed_figures("Step 05 delivers 1.65x as many, in 65 ms, twice as fast.", data) == [
+        "1.65x", "65 ms", "twice"]
+    assert typed_figures("At N = 100, 99 in 100 of 500 clients, in step 04 on port 8000.", data) == []
+    swapped = json.loads(json.dumps(data))
+    for row in swapped["results"]:
+        if row["variant"] in ("04", "05"):
+            row["variant"] = {"04": "05", "05": "04"}[row["variant"]]
+    with pytest.raises(docs_bench.FigureError, match=r"05@\*\.deliveries_per_s > 04@\*\.deliveries_per_s"):
+        docs_bench.render(PERFORMANCE.read_text(), "docs/performance.md", swapped)

@@ -17,6 +17,7 @@ line (--8<--) that pymdownx.snippets resolves, with check_paths on.
 import difflib
 import re
 
+from tutorial import docs_bench
 from tutorial.steps import STEPS
 from tutorial.tasks import load
 
@@ -210,5 +211,6 @@ def on_page_markdown(markdown, page, config, files):
             raise ValueError(f"{page.file.src_uri}: <!-- generated: {kind} --> only works on step pages")
         return GENERATORS[kind](step, before)
 
-    return MARKER.sub(replace, markdown)
+    # Figures from `make bench` ({{ bench ... }}) come from its results.json, on any page.
+    return docs_bench.render(MARKER.sub(replace, markdown), f"docs/{page.file.src_uri}")
 

@@ -1,0 +1,249 @@
+"""Figures from `make bench`, named in the docs' prose and written in while the site builds.
+
+A page never types a measured figure: the next run would make the prose contradict its own
+table. It names the figure in docs/assets/bench/results.json instead, between double braces:
+
+    {{ bench 05@100.p99_ms }}                                      65 ms
+    {{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s }}  1.7×
+    {{ bench 06x2@500.deliveries_per_s / 06x1@500.deliveries_per_s | times }}   2.4 times
+    {{ bench 06x1@100.deliveries_per_s / 05@100.deliveries_per_s | about }}     about
+    {{ bench sum(*@*.expected) }}                                  580,000
+    {{ bench 05@*.deliveries_per_s > 04@*.deliveries_per_s }}      (nothing: a claim the build checks)
+
+A path starts with rows of results.json, VARIANT@N: a variant's key ("04", "05", "06x1",
+"06x2", "bare") and the number of clients in the room. Either may be a comma-separated list,
+or * for all of them; such a path names several values, one per row. A path may instead start
+with a top-level key ("plan.steady_rate", "machine.versions.channels"). Dots then go down into
+the row; a value that is a dict with a "median" counts as its median. A name (a version) is
+shown as it is.
+
+- A figure is a path, `A / B`, or sum(), min() or max() of a path that names several values.
+  Its unit comes from the last key's name: _ms, _us (µs), _per_s and _rate (/s), _s; two
+  values with the same unit divide into a ratio (×). After a `|`, another form: `bare` (the
+  number alone), `times` ("2.4 times"), `about` (words for a comparison: "about", "about
+  twice", "about half", or "1.7 times", to be followed by "as many as" or "as fast as").
+- A claim is `A < B` (or >, <=, >=, ==), where B may also be a plain number. It is written as
+  nothing; when it is false, the build fails. Sides that each name several values are paired
+  row by row. Put a claim beside the words it stands for ("faster", "under", "none").
+
+Measured values are shown to two significant figures: one run on a shared machine is not
+more precise than that. Counts (integers) are shown whole. A path that names nothing, or a
+false claim, stops the build with the page and the expression.
+"""
+
+import json
+import math
+import re
+
+from mkdocs.exceptions import PluginError
+
+from tutorial.steps import ROOT
+
+RESULTS = ROOT / "docs" / "assets" / "bench" / "results.json"
+MARKER = re.compile(r"\{\{\s*bench\s+(.*?)\s*\}\}")
+RELATION = re.compile(r"\s(<=|>=|==|<|>)\s")
+COMPARE = {"<": lambda a, b: a < b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
+           ">=": lambda a, b: a >= b, "==": lambda a, b: a == b}
+# Keys that pick a statistic of a measurement rather than name one: the unit is the measurement's.
+STATISTICS = {"median", "min", "max", "mean", "values"}
+CLAIM = "\0"  # what a claim leaves behind, until its line is cleaned up
+
+
+class FigureError(PluginError):
+    """A figure that results.json does not hold, or a claim it contradicts: the build stops."""
+
+
+def unit_of(key):
+    if key.endswith("_ms"):
+        return "ms"
+    if "_us" in key:
+        return "µs"
+    if key.endswith(("_per_s", "_rate")):
+        return "/s"
+    if key.endswith(("_s", "_seconds")):
+        return "s"
+    return None
+
+
+def significant(value, digits=2):
+    """6893 -> "6,900", 65.04 -> "65", 2.49 -> "2.5", 0.981 -> "0.98"."""
+    if value == 0:
+        return "0"
+    places = digits - 1 - math.floor(math.log10(abs(value)))
+    rounded = round(value, places)
+    if rounded and math.floor(math.log10(abs(rounded))) > math.floor(math.log10(abs(value))):
+        places -= 1  # 9.96 became 10: one digit moved in front of the point
+    return f"{rounded:,.{max(0, places)}f}"
+
+
+class Values:
+    """What an expression names: one value, or one per row ({key: value}), and their unit."""
+
+    def __init__(self, values, unit, whole=False):
+        self.values, self.unit, self.whole = values, unit, whole
+
+    def numbers(self, text):
+        if any(isinstance(value, str) for value in self.values.values()):
+            raise FigureError(f"`{text}`: a name (a version, a label) can be shown, not compared or divided")
+        return self
+
+    def single(self, text):
+        if list(self.values) != [()]:
+            raise FigureError(f"`{text}` names {len(self.values)} values: pick one row, or use sum(), min() "
+                              "or max()")
+        return self.values[()]
+
+
+def dig(value, keys, text):
+    for key in keys:
+        if isinstance(value, dict) and key in value:
+            value = value[key]
+        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            known = ", ".join(value) if isinstance(value, dict) else "no keys"
+            raise FigureError(f"`{text}`: results.json has no {key!r} here (it has: {known})")
+    if isinstance(value, dict) and "median" in value:
+        value = value["median"]
+    if not isinstance(value, (int, float, str)) or isinstance(value, bool):
+        raise FigureError(f"`{text}` is {value!r}, not a number or a name")
+    return value
+
+
+def path(text, data):
+    head, *keys = text.split(".")
+    unit = next((unit_of(key) for key in reversed(keys or [head]) if key not in STATISTICS), None)
+    if "@" not in head:
+        value = dig(data, [head, *keys], text)
+        # Outside the rows are settings (plan) and facts (machine): 4.0 s is "4 s", not a measurement.
+        return Values({(): value}, unit, isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
+    variants, sizes = head.split("@", 1)
+    rows = {(row["variant"], row["n"]): row for row in data["results"]}
+    known_variants = list(dict.fromkeys(variant for variant, _ in rows))
+    known_sizes = sorted({n for _, n in rows})
+    chosen_variants = known_variants if variants == "*" else variants.split(",")
+    try:
+        chosen_sizes = known_sizes if sizes == "*" else [int(size) for size in sizes.split(",")]
+    except ValueError:
+        raise FigureError(f"`{text}`: after @ comes a number of clients ({known_sizes}), or *") from None
+    values = {}
+    for variant in chosen_variants:
+        for n in chosen_sizes:
+            if (variant, n) not in rows:
+                raise FigureError(f"`{text}`: results.json has no row for variant {variant!r} at N = {n} "
+                                  f"(variants: {', '.join(known_variants)}; N: {known_sizes})")
+            # A row's key holds only what varies, so that 05@*.x and 04@*.x pair up by N.
+            key = tuple(part for part, many in ((variant, len(chosen_variants) > 1),
+                                                (n, len(chosen_sizes) > 1)) if many)
+            values[key] = dig(rows[variant, n], keys, text)
+    return Values(values, unit, all(isinstance(value, int) for value in values.values()))
+
+
+def pair(a, b, text):
+    """The values of two sides, row by row; one value goes with every row of the other side."""
+    if list(a.values) == [()]:
+        return [(key, a.values[()], value) for key, value in b.values.items()]
+    if list(b.values) == [()]:
+        return [(key, value, b.values[()]) for key, value in a.values.items()]
+    if set(a.values) != set(b.values):
+        raise FigureError(f"`{text}`: the two sides name different rows, so they cannot be paired")
+    return [(key, value, b.values[key]) for key, value in a.values.items()]
+
+
+def term(text, data):
+    text = text.strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return Values({(): float(text)}, None, "." not in text)
+    function = re.fullmatch(r"(sum|min|max)\((.+)\)", text)
+    if function:
+        inner = path(function[2].strip(), data).numbers(text)
+        total = {"sum": sum, "min": min, "max": max}[function[1]](inner.values.values())
+        return Values({(): total}, inner.unit, inner.whole)
+    return path(text, data)
+
+
+def expression(text, data):
+    parts = re.split(r"\s/\s", text)
+    if len(parts) == 1:
+        return term(text, data)
+    if len(parts) > 2:
+        raise FigureError(f"`{text}`: one division at most")
+    a, b = term(parts[0], data).numbers(text), term(parts[1], data).numbers(text)
+    if a.unit == b.unit:
+        unit = "×"
+    elif b.unit is None:
+        unit = a.unit  # per client, per message: the numerator's unit
+    else:
+        raise FigureError(f"`{text}` divides {a.unit or 'a count'} by {b.unit}")
+    return Values({key: x / y for key, x, y in pair(a, b, text)}, unit)
+
+
+def shown(value, unit, whole=False):
+    number = f"{value:,.0f}" if whole else significant(value)
+    return number + {None: "", "×": "×", "/s": "/s"}.get(unit, f" {unit}")
+
+
+def about(ratio):
+    """Words for a ratio, to be followed by "as many as": the nearest of a few plain answers."""
+    for target, words in [(1, "about"), (2, "about twice"), (3, "about three times"), (0.5, "about half")]:
+        if abs(ratio - target) <= 0.1 * target:
+            return words
+    return f"{significant(ratio)} times"
+
+
+def figure(text, data):
+    text, _, form = text.partition(" | ")
+    values = expression(text, data)
+    value = values.single(text)
+    if isinstance(value, str) and form == "":
+        return value
+    values.numbers(text)
+    if form == "":
+        return shown(value, values.unit, values.whole)
+    if form == "bare":
+        return shown(value, None, values.whole)
+    if values.unit != "×":
+        raise FigureError(f"`{text} | {form}`: only a ratio (A / B of the same unit) can be said in words")
+    if form == "times":
+        return f"{significant(value)} times"
+    if form == "about":
+        return about(value)
+    raise FigureError(f"`| {form}`: the forms are bare, times and about")
+
+
+def claim(text, data, operator):
+    left, right = RELATION.split(text, maxsplit=1)[::2]
+    a, b = expression(left, data).numbers(text), expression(right, data).numbers(text)
+    false = [(key, x, y) for key, x, y in pair(a, b, text) if not COMPARE[operator](x, y)]
+    if false:
+        rows = "; ".join(
+            (f"at {'/'.join(map(str, key))}: " if key else "") + f"{shown(x, a.unit)} {operator} {shown(y, b.unit)}"
+            for key, x, y in false)
+        raise FigureError(f"`{text}` is false in results.json ({rows}): the prose beside it no longer "
+                          "says what the benchmark measured")
+    return CLAIM
+
+
+def render(markdown, where, data=None):
+    """The page with every {{ bench ... }} written in; raises FigureError naming every one that fails."""
+    if not MARKER.search(markdown):
+        return markdown
+    data = data if data is not None else json.loads(RESULTS.read_text())
+    errors = []
+
+    def replace(match):
+        text = match[1]
+        relation = RELATION.search(text)
+        try:
+            return claim(text, data, relation[1]) if relation else figure(text, data)
+        except FigureError as error:
+            errors.append(f"line {markdown.count(chr(10), 0, match.start()) + 1}: {error}")
+            return match[0]
+
+    written = MARKER.sub(replace, markdown)
+    if errors:
+        raise FigureError(f"{where}: {len(errors)} figure(s) do not match {RESULTS.relative_to(ROOT)}:\n  "
+                          + "\n  ".join(errors))
+    # A line that held only claims goes away whole, so it does not split its paragraph.
+    written = re.sub(rf"^[ \t]*{CLAIM}(?:[ \t]*{CLAIM})*[ \t]*\n", "", written, flags=re.MULTILINE)
+    return re.sub(rf"[ \t]?{CLAIM}", "", written)
