@@ -140,7 +140,13 @@ def tree(step, before):
                 lines.append("    " * depth + parts[depth - 1] + "/")
         mark = {"new": "   + new", "changed": "   ~ changed"}.get(status.get(name), "")
         lines.append("    " * len(parts) + parts[-1] + mark)
-    return "```text\n" + "\n".join(lines) + "\n```\n"
+    block = "```text\n" + "\n".join(lines) + "\n```\n"
+    if before is None:  # the first step: the whole project is the news, so it stays open
+        return block
+    # Later steps: the title says what the tree would show, so the tree can stay folded.
+    touched = [f"`{name}` ({state})" for name, state in status.items()]
+    title = f"The files of steps/{step.name}/: " + (", ".join(touched) or "none changed")
+    return f'??? abstract "{title}"\n\n' + indent(block) + "\n"
 
 
 def your_turn(step, before):
@@ -154,25 +160,27 @@ def your_turn(step, before):
         start = ("`make start` puts this step, complete, in `work/00-django/`; `make watch` checks it "
                  "on every save and serves it on http://127.0.0.1:8000/chat/.")
     else:
-        start = (f"`make start` (or `make start STEP={step.number}`) copies your finished step "
-                 f"{before.number} (or ours) to `work/{step.name}/`; `make watch` checks it on every save "
-                 "and serves it on http://127.0.0.1:8000/chat/. `make hint` helps with the first task "
-                 "that does not pass yet, a bit more each time; `make solution` shows our version.")
+        start = (f"`make start` copies your finished step {before.number} (or ours) to "
+                 f"`work/{step.name}/`, and `make watch` checks it on every save. Stuck? `make hint`, "
+                 "a bit more each time.")
     lines = [" ".join(tasks.intro.split()), "", start, ""]
     if tasks.given:
         given = ", ".join(f"`{name}`" for name in tasks.given)
         lines += [f"Given, complete: {given}. Read it; there is nothing to write in it.", ""]
     for task in tasks.tasks:
         checks = ", ".join(f"`{check}`" for check in task.checks)
-        lines.append(f"{task.number}. {' '.join(task.do.split())}  ")
-        lines.append(f"    <small>Checked by {checks}.</small>")
+        lines.append(f"{task.number}. {' '.join(task.do.split())}")
         lines.append("")
-        lines.append('    ??? tip "Hints"')
+        # The checks' names are long and matter only once a task fails: they go in the fold,
+        # so that the tasks read as a short list.
+        lines.append('    ??? tip "Hints, and the checks that judge it"')
         lines.append("")
         lines.append(f"        1. {' '.join(task.nudge.split())}")
         lines.append(f"        2. {' '.join(task.concept.split())}")
         lines.append("        3. `make hint`, asked a third time, shows the lines to write: the diff "
                      "from your files to ours.")
+        lines.append("")
+        lines.append(f"        <small>Checked by {checks}.</small>")
         lines.append("")
     return "\n".join(lines) + "\n"
 
