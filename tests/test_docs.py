@@ -3,18 +3,12 @@
 Run by `make test` in a process of its own, next to the steps' suites.
 """
 
-import functools
-import http.server
 import json
-import os
 import re
-import subprocess
-import sys
-import threading
 
 import pytest
 
-from tutorial import docs_bench, docs_generate
+from tutorial import docs_bench, docs_browser, docs_generate
 from tutorial.steps import ROOT, STEPS
 
 DOCS = ROOT / "docs"
@@ -25,10 +19,8 @@ SNIPPET = re.compile(r'^\s*--8<-- "([^"]+)"', re.MULTILINE)
 def site(tmp_path_factory):
     """The site, built with --strict: any warning (a broken link, a missing include) fails."""
     out = tmp_path_factory.mktemp("site")
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-                          cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
-    assert done.returncode == 0, "mkdocs build --strict failed:\n" + done.stdout + done.stderr
+    failed = docs_browser.build(out)
+    assert failed is None, "mkdocs build --strict failed:\n" + failed
     return out
 
 
@@ -113,16 +105,8 @@ def test_built_pages_fetch_nothing_from_elsewhere(site):
 
 @pytest.fixture(scope="session")
 def site_url(site):
-    handler = functools.partial(QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    with docs_browser.serve(site) as url:
+        yield url
 
 
 def wait(page, condition, hint, timeout=10):

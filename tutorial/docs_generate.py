@@ -7,6 +7,7 @@
     docs/generated/sessions/NAME.txt   what a client and the server console show in a session
                                        with a step, as it is or with a common mistake made on purpose
     docs/generated/finished-chat.png   two browser windows in the last step's lobby, for the home page
+    docs/generated/pages/NN-name.png   the first screen of each step page at 1280 x 800
 
 They are committed; tests/test_docs.py fails when they no longer match the
 steps (run `make generate` then). Diffs and trees need no such care: the
@@ -341,6 +342,26 @@ def capture_watch(step_number="02", port=None):
     return re.sub(r"tutorial-watch-\w+", "work", text)
 
 
+def screenshot_step_pages(folder):
+    """The first screen of every step page, as a learner with a 1280 x 800 window sees it:
+    the site is built and served as `make docs` would, then photographed in headless Chromium."""
+    from . import docs_browser
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tutorial-site-") as tmp:
+        site = Path(tmp) / "site"
+        failed = docs_browser.build(site)
+        if failed:
+            raise SystemExit("mkdocs build --strict failed:\n" + failed)
+        with docs_browser.serve(site) as url, docs_browser.chromium(Path(tmp) / "chromium") as driver:
+            for step in STEPS:
+                page = step.docs_page.removesuffix(".md") + "/"
+                if not docs_browser.open_page(driver, f"{url}/{page}"):
+                    raise SystemExit(f"{page}: its diagrams were not drawn within {docs_browser.TIMEOUT} s")
+                driver.save_screenshot(str(folder / f"{step.name}.png"))
+                yield folder / f"{step.name}.png"
+
+
 def main():
     GENERATED.mkdir(parents=True, exist_ok=True)
     (GENERATED / "handshake.txt").write_text(capture_handshake())
@@ -356,6 +377,8 @@ def main():
         print(f"wrote docs/generated/check-{step.number}.txt")
     (GENERATED / "watch-02.txt").write_text(capture_watch())
     print("wrote docs/generated/watch-02.txt")
+    for written in screenshot_step_pages(GENERATED / "pages"):
+        print(f"wrote {written.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

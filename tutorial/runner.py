@@ -163,9 +163,10 @@ def long_job(step):
 
 def docs_job():
     """The repository's and the docs site's checks: names shared by the steps, the strict build,
-    freshness of what is generated, the site in a browser."""
+    freshness of what is generated, the site in a browser, and its legibility at 1280 px."""
     step = STEPS[-1]
-    files = [str(ROOT / "tests" / name) for name in ("test_repository.py", "test_workspace.py", "test_docs.py")]
+    files = [str(ROOT / "tests" / name)
+             for name in ("test_repository.py", "test_workspace.py", "test_docs.py", "test_site.py")]
     code, output, seconds = _pytest(step, step.folder, files)
     found = counts(output)
     ok = code == 0

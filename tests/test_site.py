@@ -1,0 +1,102 @@
+"""The docs site is legible at 1280 px: measured on every page in headless Chromium.
+
+A learner reads the site on a laptop. Every line of code must fit its column (no sideways
+scrolling), and every diagram must draw its text as large as the prose, inside its boxes, and
+fit on the screen. The measurements are in tutorial/docs_browser.py; `make generate` takes its
+screenshots of the step pages with the same browser.
+
+Run by `make test` with the docs checks (tutorial/runner.py's docs_job).
+"""
+
+import os
+
+import pytest
+
+from tutorial import docs_browser
+from tutorial.docs_browser import HEIGHT, WIDTH
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    """{page: what a reader at 1280 x 800 sees on it}, for every page of the freshly built site."""
+    missing = docs_browser.browser_missing()
+    if missing:
+        if os.environ.get("TUTORIAL_REQUIRE_BROWSER"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    site = tmp_path_factory.mktemp("site")
+    failed = docs_browser.build(site)
+    assert failed is None, "mkdocs build --strict failed:\n" + failed
+    found = {}
+    with docs_browser.serve(site) as url, docs_browser.chromium(tmp_path_factory.mktemp("chromium")) as driver:
+        for page in docs_browser.pages(site):
+            drawn = docs_browser.open_page(driver, f"{url}/{page}")
+            found["/" + page] = {**docs_browser.measure(driver), "drawn": drawn,
+                                 "errors": [entry["message"] for entry in driver.get_log("browser")
+                                            if entry["level"] == "SEVERE"]}
+    assert "/steps/04-groups/" in found, f"the site should have a page per step; it has {sorted(found)}"
+    return found
+
+
+def diagrams(measured):
+    for page, seen in measured.items():
+        for diagram in seen["diagrams"]:
+            if diagram["drawn"]:
+                yield page, seen, diagram, f"{page} diagram {diagram['index'] + 1}, under {diagram['under']!r}"
+
+
+def report(problems, why, fix):
+    assert not problems, f"{why}:\n  " + "\n  ".join(problems) + f"\n{fix}"
+
+
+def test_every_page_loads_without_errors_and_draws_its_diagrams(measured):
+    problems = [f"{page}: the diagrams were not drawn within {docs_browser.TIMEOUT} s"
+                for page, seen in measured.items() if not seen["drawn"]]
+    problems += [f"{page}: {error}" for page, seen in measured.items() for error in seen["errors"]]
+    report(problems, "pages that fail in the browser (console errors, or diagrams never drawn)",
+           "A diagram with a syntax error is left undrawn; mermaid's error is in the browser's console.")
+
+
+def test_no_code_block_scrolls_sideways(measured):
+    """Every block counts: the ones folded in <details> and in every tab of a tab set."""
+    problems = [
+        f"{page}: {block['lang'] or 'code'} block {block['first'].strip()[:60]!r}"
+        + (f" (tab {block['tab']!r})" if block["tab"] else "")
+        + f" needs {block['scroll']} px and has {block['client']} px (longest line: {block['longest']} characters)"
+        for page, seen in measured.items() for block in seen["code"] if block["scroll"] > block["client"]
+    ]
+    report(problems, f"code that runs off the right edge at {WIDTH} px, so a reader scrolls sideways to read it",
+           "Shorten the line where it lives (steps/ for the project's files, docs/ for the rest), or, for "
+           "program output, let its kind of block wrap (docs/assets/stylesheets/extra.css).")
+
+
+def test_diagram_text_is_as_large_as_the_prose(measured):
+    problems = [
+        f"{name}: {diagram['smallest']['text']!r} is drawn at {diagram['smallest']['size']} px, the prose at "
+        f"{seen['body']} px; the diagram is {diagram['width']} px wide in a {seen['content']:.0f} px column"
+        for page, seen, diagram, name in diagrams(measured) if diagram["smallest"]["size"] < seen["body"] - 0.05
+    ]
+    report(problems, f"diagrams drawn smaller than the prose at {WIDTH} px: a diagram wider than its column is "
+           "scaled down to fit, and its text with it",
+           "Split the diagram into smaller ones (fewer participants, fewer steps), or shorten its labels. "
+           "Mermaid's settings for every diagram are in docs/assets/javascripts/mermaid-config.js.")
+
+
+def test_diagram_text_stays_inside_its_box(measured):
+    problems = [
+        f"{name}: {spill['text']!r} at {spill['box']} runs out of {spill['outside']} at {spill['of']}"
+        for page, seen, diagram, name in diagrams(measured) for spill in diagram["spills"]
+    ]
+    report(problems, "diagram text that spills out of its box (a note, an actor, a node) or off the diagram",
+           "Shorten the text, or put a note over one participant, whose note grows to fit its text "
+           "(a note over two is only as wide as the space between them).")
+
+
+def test_every_diagram_fits_on_the_screen(measured):
+    problems = [
+        f"{name}: {diagram['height']} px tall, where {HEIGHT - seen['header']:.0f} px show below the header"
+        for page, seen, diagram, name in diagrams(measured) if not diagram["fits"]
+    ]
+    report(problems, f"diagrams taller than a {WIDTH} x {HEIGHT} screen, so a reader never sees one whole",
+           "Split the diagram where the story has a pause (joining, a message, leaving), "
+           "with a sentence between the parts.")
