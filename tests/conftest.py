@@ -409,10 +409,17 @@ class Page:
             self.driver.switch_to.window(self.handle)
 
     def find(self, element_id):
+        from selenium.common.exceptions import NoSuchElementException
         from selenium.webdriver.common.by import By
 
         self._focus()
-        return self.driver.find_element(By.ID, element_id)
+        try:
+            return self.driver.find_element(By.ID, element_id)
+        except NoSuchElementException:
+            pass
+        # Failed outside the except, so that the report shows the hint, not Selenium's insides.
+        pytest.fail(f"the page has no element with id {element_id!r}: chat/templates/chat/room.html "
+                    "should have it (see the task's hints)")
 
     def run(self, script):
         self._focus()
