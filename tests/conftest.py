@@ -25,6 +25,7 @@ import collections
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,6 +66,8 @@ TIMEOUT = float(os.environ.get("TUTORIAL_TIMEOUT", TIMEOUT))
 IDLE_SECONDS = 55
 # From step 03 on, a room connection's first message tells it its channel name.
 SENDS_CHANNEL_NAME = STEP.number >= "03"
+# From step 02 on, nobody logged in is "anonymous-" and 4 hex digits, drawn per connection.
+ANONYMOUS = re.compile(r"anonymous-[0-9a-f]{4}")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -141,6 +144,7 @@ async def connect(transactional_db):
             first = await receive_json(communicator, 'connect() should first send {"channel_name": ...}')
             communicator.channel_name = first.get("channel_name")
             communicator.address = first.get("address")  # what another connection puts in "to"
+            communicator.user = first.get("user")  # its own name, e.g. "anonymous-3f2a"
         return communicator
 
     yield _connect
@@ -315,6 +319,7 @@ async def ws_open(live, path=STEP.ws_path, origin=None, hello=True, **options):
                 first = await recv_json(ws, 'connect() should first send {"channel_name": ...} (chat/consumers.py)')
                 ws.channel_name = first.get("channel_name")
                 ws.address = first.get("address")
+                ws.user = first.get("user")
             yield ws
             return
     except websockets.InvalidStatus as refused:
@@ -383,6 +388,8 @@ def browser(tmp_path_factory):
         f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
     ):
         options.add_argument(flag)
+    # Keep the console's lines, so that a check can ask for them (Page.console_errors).
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(chromedriver))
     # Selenium would wait 300 s for a page that never finishes loading.
     driver.set_page_load_timeout(LIVE_TIMEOUT)
@@ -402,10 +409,17 @@ class Page:
             self.driver.switch_to.window(self.handle)
 
     def find(self, element_id):
+        from selenium.common.exceptions import NoSuchElementException
         from selenium.webdriver.common.by import By
 
         self._focus()
-        return self.driver.find_element(By.ID, element_id)
+        try:
+            return self.driver.find_element(By.ID, element_id)
+        except NoSuchElementException:
+            pass
+        # Failed outside the except, so that the report shows the hint, not Selenium's insides.
+        pytest.fail(f"the page has no element with id {element_id!r}: chat/templates/chat/room.html "
+                    "should have it (see the task's hints)")
 
     def run(self, script):
         self._focus()
@@ -416,8 +430,25 @@ class Page:
             "return [...document.querySelectorAll('#event-log li')].map(li => li.textContent)"
         )
 
+    def chat_rows(self):
+        """#chat-log's rows, each as {"user", "text", "own", "direct"} (drawn by chat/templates/chat/base.html)."""
+        return self.run("""
+            return [...document.querySelectorAll('#chat-log li')].map(li => ({
+                user: li.querySelector('.sender')?.textContent ?? null,
+                text: li.querySelector('.text')?.textContent ?? li.textContent,
+                own: li.classList.contains('own'),
+                direct: li.classList.contains('direct'),
+            }));
+        """)
+
     def chat_log(self):
-        return self.find("chat-log").get_property("value")
+        """#chat-log as text, a line a message: "user: text" ("text" when the step names no sender)."""
+        return "\n".join(f"{row['user']}: {row['text']}" if row["user"] else row["text"]
+                         for row in self.chat_rows())
+
+    def console_errors(self):
+        """The browser console's SEVERE lines logged since the last call (every window's)."""
+        return [entry["message"] for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
 
     def text(self, element_id):
         return self.find(element_id).text

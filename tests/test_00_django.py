@@ -107,3 +107,21 @@ def test_event_log_shows_the_failed_handshake(open_page):
     events = page.events()
     assert events[0] == "error", f"the browser fires error before close when a handshake fails: {events}"
     assert page.text("connection-state") == "3 CLOSED", "readyState should end at 3 (CLOSED)"
+
+
+@pytest.mark.browser
+@pytest.mark.until("00")
+def test_the_failed_handshake_is_the_consoles_only_error(open_page):
+    page = open_page("/chat/lobby/")
+    page.console_errors()  # drop what earlier checks' pages left in the log
+    page.driver.refresh()
+    page.wait_for_event("close code=1006", "with no WebSocket server, the page should log close code=1006")
+    errors = page.console_errors()
+    # The one error is this step's lesson: Chromium reports the refused handshake.
+    assert [error for error in errors if "WebSocket connection to" not in error] == [], (
+        "the failed handshake should be the console's only error (a missing favicon is a 404: "
+        f"chat/templates/chat/base.html gives the page an empty icon): {errors}"
+    )
+    assert any("WebSocket connection to" in error for error in errors), (
+        f"the browser console should report the failed WebSocket handshake: {errors}"
+    )

@@ -224,7 +224,14 @@ def test_page_shows_server_errors_in_the_event_log(open_page):
     page = open_page("/chat/lobby/")
     page.wait_for_event("open", "the page should log open")
     page.run("socket.send('this is not JSON')")
-    page.wait_for_event("server says not_json", "an error event should show in the event log")
+    page.wait_for_event("← received error not_json", "an error event should show in the event log")
+    page.send("and after it")
+    page.wait_for_event('"message":"and after it"', "the connection should go on after an error event")
+    rows = [event for event in page.events() if "not_json" in event]
+    assert len(rows) == 1, (
+        "room.html's onmessage should show an error event once, as one line (not the raw frame and "
+        f"then its error again): {rows}"
+    )
 
 
 @pytest.mark.browser
@@ -237,3 +244,47 @@ def test_page_shows_the_close_code_and_wasclean(open_page):
         f"a close the page asked for should be clean (wasClean=true): {page.events()}"
     )
     assert page.text("connection-state") == "3 CLOSED", "readyState should end at 3 (CLOSED)"
+
+
+@pytest.mark.browser
+def test_page_logs_frames_both_ways(open_page):
+    page = open_page("/chat/lobby/")
+    page.wait_for_event("open", "the page should log open")
+    page.send("both ways")
+    page.wait_for_event('← received {"message": "both ways"',
+                        "the reply should show in the event log as a received frame, as it came")
+    sent = [event for event in page.events() if event.startswith("→ sent ")]
+    assert len(sent) == 1 and sent[0].startswith('→ sent {"message":"both ways"'), (
+        "room.html should log each frame it sends, as JSON.stringify made it, beside the frames it "
+        f"receives: {page.events()}"
+    )
+
+
+@pytest.mark.browser
+def test_chat_log_scrolls_to_the_newest_message(open_page):
+    page = open_page("/chat/lobby/")
+    page.wait_for_event("open", "the page should log open")
+    for number in range(25):  # under the flood budget of 30 at once (protocol.py)
+        page.run(f"socket.send(JSON.stringify({{message: 'line {number}'}}))")
+    page.wait_for(lambda: "line 24" in page.chat_log(), "every reply should reach #chat-log")
+    top, height, visible = page.run(
+        "const log = document.getElementById('chat-log');"
+        "return [log.scrollTop, log.scrollHeight, log.clientHeight]")
+    assert height > visible, f"25 lines should overflow #chat-log ({height} px in {visible} px)"
+    assert top + visible >= height - 2, (
+        f"#chat-log should scroll to its newest line: it shows {top}..{top + visible} px of {height}"
+    )
+
+
+@pytest.mark.browser
+def test_room_page_logs_no_console_errors(open_page):
+    page = open_page("/chat/lobby/")
+    page.console_errors()  # drop what earlier checks' pages left in the log
+    page.driver.refresh()
+    page.wait_for_event("open", "the page should log open")
+    page.send("quiet console")
+    page.wait_for(lambda: "quiet console" in page.chat_log(), "the reply should reach #chat-log")
+    assert page.console_errors() == [], (
+        "the browser console should stay clean on the room page (a missing favicon is a 404 there: "
+        "chat/templates/chat/base.html gives the page an empty icon)"
+    )

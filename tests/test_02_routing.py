@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from conftest import ORIGIN, receive_close, receive_json, recv_close, recv_json
+from conftest import ANONYMOUS, ORIGIN, receive_close, receive_json, recv_close, recv_json
 
 BAD_ROOM_NAMES = {
     "accented": "café",  # \w matches é, but group names are ASCII only
@@ -53,12 +53,21 @@ async def test_room_path_reaches_the_chat_consumer(connect):
 
 
 async def test_reply_names_the_anonymous_user_from_the_scope(connect):
-    communicator = await connect("/ws/chat/lobby/")
-    await communicator.send_to(text_data=json.dumps({"message": "who am I?"}))
-    reply = await receive_json(communicator)
-    assert reply.get("user") == "anonymous", (
-        'the reply should name its sender: scope["user"] is AnonymousUser when nobody is logged in'
+    names = []
+    for _ in range(2):
+        communicator = await connect("/ws/chat/lobby/")
+        for message in ("who am I?", "still me?"):
+            await communicator.send_to(text_data=json.dumps({"message": message}))
+            reply = await receive_json(communicator)
+            names.append(reply.get("user"))
+    assert all(ANONYMOUS.fullmatch(str(name)) for name in names), (
+        'the reply should name its sender: scope["user"] is AnonymousUser when nobody is logged in, '
+        f'so username(scope) gives "anonymous-" and 4 hex digits (secrets.token_hex(2)): {names}'
     )
+    assert names[0] == names[1] and names[2] == names[3], (
+        f"a connection keeps its name: draw it once, in connect() (self.username): {names}"
+    )
+    assert names[0] != names[2], f"two connections should get two names, so that two windows differ: {names}"
 
 
 @pytest.fixture
@@ -83,8 +92,11 @@ async def test_whoami_route_shows_the_scope(connect):
     scope = await receive_json(communicator, "the whoami consumer should send its scope (chat/routing.py "
                                "routes /ws/whoami/ to WhoAmIConsumer in chat/consumers.py)")
     expected = {"type": "websocket", "path": "/ws/whoami/", "url_route": {"args": [], "kwargs": {}},
-                "user": "anonymous", "origin": ORIGIN}
+                "origin": ORIGIN}
     got = {key: scope.get(key) for key in expected}
+    assert ANONYMOUS.fullmatch(str(scope.get("user"))), (
+        f'WhoAmIConsumer should send "user": username(scope), "anonymous-" and 4 hex digits: {scope}'
+    )
     assert got == expected, (
         "WhoAmIConsumer should send these keys of its scope (user as username(scope), origin from "
         f"the headers): expected {expected}, got {scope}"
@@ -213,8 +225,12 @@ def test_room_page_connects_to_its_room_and_names_the_sender(open_page):
     page = open_page("/chat/lobby/")
     page.wait_for_event("open", "the page should open ws://.../ws/chat/lobby/")
     page.send("hello, lobby")
-    page.wait_for(lambda: "anonymous: hello, lobby" in page.chat_log(),
-                  "#chat-log should show the sender's name before each message")
+    page.wait_for(lambda: any(row["text"] == "hello, lobby" for row in page.chat_rows()),
+                  "the reply should reach #chat-log")
+    row = page.chat_rows()[-1]
+    assert ANONYMOUS.fullmatch(str(row["user"])), (
+        f"#chat-log should show the sender's name (data.user) with each message: {row}"
+    )
 
 
 @pytest.mark.browser

@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from conftest import TIMEOUT, receive_json, recv_json
+from conftest import ANONYMOUS, TIMEOUT, receive_json, recv_json
 
 ROOM = "/ws/chat/lobby/"
 
@@ -29,6 +29,20 @@ async def test_connection_is_told_its_channel_name(connect):
     communicator = await connect(ROOM)
     assert communicator.channel_name, 'connect() should first send {"channel_name": self.channel_name}'
     assert get_channel_layer().require_valid_channel_name(communicator.channel_name)
+
+
+async def test_connection_is_told_its_own_name(connect):
+    first, second = await connect(ROOM), await connect(ROOM)
+    assert ANONYMOUS.fullmatch(str(first.user)), (
+        'connect()\'s first message should also carry "user": self.username ("anonymous-" and 4 hex '
+        f"digits), so that the page can tell its own messages: got {first.user!r}"
+    )
+    await first.send_to(text_data=json.dumps({"message": "mine"}))
+    reply = await receive_json(first, "a message with no \"to\" should come back to its sender")
+    assert reply.get("user") == first.user, (
+        f"the name in connect()'s message should be the one on the connection's messages: {reply}"
+    )
+    assert first.user != second.user, "two connections should be told two names"
 
 
 async def test_connection_is_told_its_signed_address(connect):
@@ -71,7 +85,7 @@ async def test_a_type_with_no_handler_stops_the_consumer(connect):
 async def test_direct_message_reaches_only_its_recipient(connect):
     alice, bob, carol = [await connect(ROOM) for _ in range(3)]
     await alice.send_to(text_data=json.dumps({"message": "psst", "to": bob.address}))
-    expected = {"message": "psst", "user": "anonymous", "direct": True}
+    expected = {"message": "psst", "user": alice.user, "direct": True}
     got = await receive_json(bob, 'the recipient should get the direct message: protocol.recipient(room, to) '
                                   'turns the address in "to" back into the channel name to send the event to')
     assert got == expected, f'a frame with "to" should reach that tab as {expected}, with "direct": True: {got}'
@@ -89,7 +103,7 @@ async def test_message_without_to_comes_back_through_the_layer_only(connect):
         '"chat.message", ...} to self.channel_name with async_to_sync(self.channel_layer.send), and '
         "chat_message(event) sends it down the WebSocket (without async_to_sync nothing is sent, silently)"
     ))
-    expected = {"message": "to myself", "user": "anonymous", "direct": False}
+    expected = {"message": "to myself", "user": alice.user, "direct": False}
     assert reply == expected, f"a message with no \"to\" should come back as {expected}: {reply}"
     await nothing_more(bob, "without groups, another connection in the room")
 
@@ -213,9 +227,9 @@ def test_room_page_shows_its_address_and_sends_to(client):
         'room.html should send the "to" box\'s value with each message: '
         "JSON.stringify({ message: ..., to: messageTo.value.trim() })"
     )
-    assert "data.channel_name" in page and "(direct)" in page, (
+    assert "data.channel_name" in page and "data.direct" in page, (
         "room.html's onmessage should show data.channel_name and data.address in #channel-name and "
-        "#address, and mark a direct message (data.direct) with (direct) in #chat-log"
+        "#address, and pass data.direct on to showMessage(), which marks a direct message"
     )
 
 
@@ -240,6 +254,33 @@ def test_two_windows_send_each_other_direct_messages(open_page):
         page.wait_for(lambda page=page: page.text("address").startswith(page.text("channel-name") + ":"),
                       "the page should show its signed address in #address")
     alice.send("hello Bob", to=bob.text("address"))
-    bob.wait_for(lambda: "anonymous (direct): hello Bob" in bob.chat_log(),
-                 "Bob's #chat-log should show the direct message")
+    bob.wait_for(lambda: "hello Bob" in bob.chat_log(), "Bob's #chat-log should show the direct message")
     alice.wait_for(lambda: "hello Bob" in alice.chat_log(), "Alice should see her own copy")
+    alice_name = alice.text("user-name")
+    expected = {"user": alice_name, "text": "hello Bob", "own": False, "direct": True}
+    assert bob.chat_rows()[-1] == expected, (
+        "Bob's row should name Alice (data.user) and be marked direct, not his own: "
+        f"expected {expected}, got {bob.chat_rows()[-1]}"
+    )
+    expected = {"user": alice_name, "text": "hello Bob", "own": True, "direct": True}
+    assert alice.chat_rows()[-1] == expected, (
+        "Alice's copy should be marked as her own (data.user === the name connect() told her) and "
+        f"direct: expected {expected}, got {alice.chat_rows()[-1]}"
+    )
+
+
+@pytest.mark.browser
+def test_page_learns_its_name_and_marks_its_own_messages(open_page):
+    page = open_page("/chat/lobby/")
+    page.wait_for(lambda: ANONYMOUS.fullmatch(page.text("user-name")),
+                  "the page should show its own name (connect()'s \"user\") in #user-name")
+    page.send("is this mine?")
+    page.wait_for(lambda: "is this mine?" in page.chat_log(), "the message should come back to #chat-log")
+    row = page.chat_rows()[-1]
+    assert row["own"] and row["user"] == page.text("user-name"), (
+        "room.html should mark a message whose data.user is this window's own name as own "
+        f"(showMessage({{ own: data.user === myName }})): {row}"
+    )
+    assert page.run("return document.querySelector('#chat-log li.own .you')?.textContent") == "you", (
+        'an own message should say "you" beside the name'
+    )

@@ -21,7 +21,7 @@ async def test_everyone_in_the_room_gets_each_message(connect):
                                            "group_add on connect, group_send on receive, each wrapped in "
                                            "async_to_sync, since the layer's calls are coroutines "
                                            "(chat/consumers.py)")
-        assert reply == {"message": "hello, everyone", "user": "anonymous", "direct": False}
+        assert reply == {"message": "hello, everyone", "user": room[0].user, "direct": False}
 
 
 @pytest.mark.regression("without groups no other connection hears a message, other rooms included")
@@ -205,3 +205,8 @@ def test_two_windows_in_one_room_see_each_other_and_a_third_room_does_not(open_p
         page.wait_for(lambda page=page: "hi Bob" in page.chat_log() and "hi Alice" in page.chat_log(),
                       "both windows in the lobby should show both messages")
     assert cook.chat_log() == "", "the kitchen should not hear the lobby"
+    own = {name: [row["text"] for row in page.chat_rows() if row["own"]]
+           for name, page in [("Alice", alice), ("Bob", bob)]}
+    assert own == {"Alice": ["hi Bob"], "Bob": ["hi Alice"]}, (
+        f"each window should mark only its own message as its own: {own}"
+    )

@@ -26,8 +26,11 @@ def test_every_step_keeps_the_same_names(step):
 
 
 # Written once, where first needed, and the same in every step after: input checking,
-# the room-name rule, and the pages and views that serve the chat's index.
-WRITTEN_ONCE = ["chat/protocol.py", "chat/rooms.py", "chat/views.py", "chat/templates/chat/index.html"]
+# the room-name rule, the pages and views that serve the chat's index, and the chat pages' look (base.html).
+WRITTEN_ONCE = [
+    "chat/protocol.py", "chat/rooms.py", "chat/views.py", "chat/templates/chat/index.html",
+    "chat/templates/chat/base.html",
+]
 
 
 @pytest.mark.parametrize("name", WRITTEN_ONCE)

@@ -6,7 +6,8 @@
                                        untouched start, a save that does one task, then the rest
     docs/generated/sessions/NAME.txt   what a client and the server console show in a session
                                        with a step, as it is or with a common mistake made on purpose
-    docs/generated/finished-chat.png   two browser windows in the last step's lobby, for the home page
+    docs/generated/finished-chat.png   two browser windows side by side in the last step's lobby,
+                                       1280 px wide, for the home page and step 04
     docs/generated/pages/NN-name.png   the first screen of each step page at 1280 x 800
 
 They are committed; tests/test_docs.py fails when they no longer match the
@@ -204,12 +205,13 @@ def server_says(log_text):
 
 
 def normalise(line):
-    """Take out what changes from run to run: ports, dates, the random part of channel names."""
+    """Take out what changes from run to run: ports, dates, the random part of channel names and of anonymous names."""
     line = re.sub(r"\[127\.0\.0\.1:\d+\]", "[127.0.0.1:PORT]", line)
     line = re.sub(r"127\.0\.0\.1:\d{4,5}\b", "127.0.0.1:PORT", line)  # e.g. a Redis of its own
     line = re.sub(r"specific\.[0-9a-f]{32}!", "specific.PROCESS!", line)  # the Redis layer's per-process part
     line = re.sub(r'("address": "specific\.[\w.]*!)[^"]+"', r'\1RANDOM:SIGNATURE"', line)
     line = re.sub(r"\[\d\d/\w{3}/\d{4} [\d:]{8}\]", "[DATE]", line)
+    line = re.sub(r"\banonymous-[0-9a-f]{4}\b", "anonymous-RANDOM", line)  # a name drawn per connection
     return re.sub(r"(specific\.[\w.]*!)\w+", r"\1RANDOM", line)
 
 
@@ -241,39 +243,90 @@ def capture_session(session):
             + "\n# the runserver console shows\n" + "\n".join(console) + "\n")
 
 
-def screenshot_finished_chat(path):
-    """Two windows chat in the last step's lobby; the picture shows the second, with its event log."""
+# Two windows in one picture: each window's screenshot, side by side on a local page that is
+# then photographed at 1280 px. (Frames of the room would be simpler, but Django's
+# XFrameOptionsMiddleware forbids framing its pages, as it should.)
+SIDE_BY_SIDE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><style>
+  body {{ margin: 0; display: flex; gap: 4px; background: #8a93a6; }}
+  img {{ display: block; width: {width}px; }}
+</style></head>
+<body><img src="data:image/png;base64,{left}"><img src="data:image/png;base64,{right}"></body></html>
+"""
+
+
+def screenshot_finished_chat(path, width=1280, height=1080):
+    """Two windows chat in the last step's lobby, one picture 1280 px wide: Alice (left) and Bob
+    (right) talk to the room, Bob sends Alice a direct message, and a frame that is not JSON
+    gets an error event."""
     from selenium import webdriver
     from selenium.webdriver.common.by import By
 
     step = STEPS[-1]
+    half = (width - 4) // 2
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--window-size=900,820", "--hide-scrollbars"):
+                 f"--window-size={half},{height}", "--hide-scrollbars"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(shutil.which("chromedriver")))
+    driver.set_page_load_timeout(10)
     process, port = serve(step.folder, subprocess.DEVNULL)
+    harness = Path(tempfile.mkdtemp()) / "side-by-side.html"
     try:
         url = f"http://127.0.0.1:{port}/chat/lobby/"
         driver.get(url)
-        first = driver.current_window_handle
+        alice = driver.current_window_handle
         driver.switch_to.new_window("window")
+        driver.set_window_size(half, height)
         driver.get(url)
-        second = driver.current_window_handle
-        time.sleep(0.5)
-        driver.switch_to.window(first)
-        driver.find_element(By.ID, "chat-message-input").send_keys("Hello from the first window\n")
-        time.sleep(0.3)
-        driver.switch_to.window(second)
-        driver.find_element(By.ID, "chat-message-input").send_keys("And hello back\n")
-        time.sleep(0.3)
-        driver.execute_script("socket.send('this is not JSON')")
-        time.sleep(0.5)
+        bob = driver.current_window_handle
+
+        def run(window, script):
+            driver.switch_to.window(window)
+            return driver.execute_script(script)
+
+        def wait(window, script):
+            deadline = time.monotonic() + 10
+            while not run(window, script):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the two-window screenshot waited in vain for: {script}")
+                time.sleep(0.05)
+
+        def say(window, text, to=""):
+            run(window, f"document.getElementById('chat-message-to').value = {to!r};"
+                        f"document.getElementById('chat-message-input').value = {text!r};"
+                        "document.getElementById('chat-message-submit').click();")
+
+        def arrived(count):
+            return f"return document.querySelectorAll('#chat-log li').length >= {count}"
+
+        for window in (alice, bob):
+            wait(window, "return document.getElementById('address').textContent.includes(':')")
+        say(alice, "Hi! Is anyone else in the lobby?")
+        wait(bob, arrived(1))
+        say(bob, "Hello Alice, Bob here. One moment: a word for you only.")
+        wait(alice, arrived(2))
+        address = run(alice, "return document.getElementById('address').textContent")
+        say(bob, "psst: the secret word is 'websocket'", to=address)
+        wait(alice, arrived(3))
+        say(alice, "Got it, thanks!")
+        wait(bob, arrived(4))
+        run(bob, "socket.send('this is not JSON')")
+        wait(bob, "return document.querySelector('#event-log li.error') !== null")
+        shots = {}
+        for name, window in (("left", alice), ("right", bob)):
+            driver.switch_to.window(window)
+            run(window, "document.activeElement.blur()")  # no caret blinking in the picture
+            shots[name] = driver.get_screenshot_as_base64()
+        harness.write_text(SIDE_BY_SIDE.format(width=half, **shots))
+        driver.set_window_size(width, height)
+        driver.get(harness.as_uri())
         driver.save_screenshot(str(path))
     finally:
         driver.quit()
         stop(process)
+        shutil.rmtree(harness.parent, ignore_errors=True)
 
 
 # The checklist wraps to the terminal's width (COLUMNS); the docs' content column holds about

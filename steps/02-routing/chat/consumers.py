@@ -7,6 +7,7 @@ receive() for every frame the browser sends, and disconnect() once at the end.
 
 import json
 import logging
+import secrets
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import WebsocketConsumer
@@ -20,7 +21,11 @@ def username(scope):
     # scope["user"] is what request.user is in a view; AuthMiddlewareStack
     # loaded it from the session cookie that came with the handshake.
     user = scope["user"]
-    return user.username if user.is_authenticated else "anonymous"
+    if user.is_authenticated:
+        return user.username
+    # Nobody logged in: a name of this connection's own (e.g. "anonymous-3f2a"),
+    # drawn at random when it connects, so that two windows can be told apart.
+    return f"anonymous-{secrets.token_hex(2)}"
 
 
 class ChatConsumer(WebsocketConsumer):

@@ -11,6 +11,7 @@ the same chat, but connections no longer wait on each other's handlers.
 import contextlib
 import json
 import logging
+import secrets
 
 from autobahn.exception import Disconnected
 from channels.exceptions import ChannelFull, StopConsumer
@@ -25,7 +26,11 @@ def username(scope):
     # scope["user"] is what request.user is in a view; AuthMiddlewareStack
     # loaded it from the session cookie that came with the handshake.
     user = scope["user"]
-    return user.username if user.is_authenticated else "anonymous"
+    if user.is_authenticated:
+        return user.username
+    # Nobody logged in: a name of this connection's own (e.g. "anonymous-3f2a"),
+    # drawn at random when it connects, so that two windows can be told apart.
+    return f"anonymous-{secrets.token_hex(2)}"
 
 
 # A sync consumer's handlers all run on one worker thread that every
@@ -74,6 +79,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # own, self.channel_name, and listens on it. Tell the browser, with
         # the signed address that another tab may put in "to" (protocol.py).
         hello = {
+            "user": self.username,  # its own name, so the page can mark its own messages
             "channel_name": self.channel_name,
             "address": protocol.address(self.room_name, self.channel_name),
         }
