@@ -27,6 +27,8 @@ with these codes:
     bad_recipient         "to" is not an address this server gave out in
                           this room (step 03 on)
     recipient_busy        the recipient's channel is full (step 03 on)
+    not_saved             the database could not store the message, so it
+                          was sent to nobody; try again (step 07 on)
 
 Mistakes in the connection itself get an error event, then a close with an
 application code (4000-4999 belong to applications; the browser shows them
