@@ -219,7 +219,7 @@ def capture_session(session):
     step = find(session.step)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / step.name
-        shutil.copytree(step.folder, folder, ignore=shutil.ignore_patterns("db.sqlite3", "__pycache__"))
+        shutil.copytree(step.folder, folder, ignore=shutil.ignore_patterns("db.sqlite3*", "__pycache__"))
         if session.old:
             target = folder / session.file
             text = target.read_text()

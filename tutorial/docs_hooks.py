@@ -22,7 +22,7 @@ from tutorial.steps import STEPS
 from tutorial.tasks import load
 
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
-SKIP = {"__pycache__", "db.sqlite3"}
+SKIP = {"__pycache__", "db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm"}
 LEXERS = {".py": "python", ".html": "django", ".txt": "text"}
 
 

@@ -23,7 +23,7 @@ from .tasks import load
 
 WORK = Path(os.environ.get("TUTORIAL_WORK", ROOT / "work")).resolve()
 # Never copied, compared or watched: made by Python and by `manage.py migrate`.
-IGNORED = ("__pycache__", "*.pyc", "db.sqlite3", "db.sqlite3-journal")
+IGNORED = ("__pycache__", "*.pyc", "db.sqlite3", "db.sqlite3-journal", "db.sqlite3-wal", "db.sqlite3-shm")
 
 
 def state_path():
