@@ -267,7 +267,25 @@ def wait_until_listening(port, process, log_path):
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
+def live_database(tmp_path_factory):
+    """From step 07 on, a fresh SQLite file with the step's tables, migrated once, that every live
+    server of the session uses (SQLITE_PATH), as two processes of one site share one database.
+
+    Returns the environment that points a server at it; `.path` is the file."""
+    path = tmp_path_factory.mktemp("database") / "db.sqlite3"
+    env = {"SQLITE_PATH": str(path)}
+    if (STEP_DIR / "chat" / "migrations").is_dir():
+        done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+                              cwd=STEP_DIR, env={**os.environ, **env}, capture_output=True, text=True)
+        if done.returncode:
+            pytest.fail("python manage.py migrate failed, so the live checks have no tables: chat/models.py "
+                        "and chat/migrations/ (python manage.py makemigrations chat) should agree\n"
+                        + done.stdout[-1500:] + done.stderr[-1500:])
+    return env
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, live_database):
     """The step served by `manage.py runserver` on a free loopback port, as `make run` serves it.
 
     From step 01 on, daphne's place at the top of INSTALLED_APPS makes this
@@ -275,7 +293,7 @@ def server(tmp_path_factory):
     """
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "runserver.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **live_database}
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
@@ -507,7 +525,7 @@ def open_page(browser, server):
 
 
 @pytest.fixture(scope="session")
-def start_server(tmp_path_factory):
+def start_server(tmp_path_factory, live_database):
     """`start_server(REDIS_URL=url)` serves the step with `daphne mysite.asgi:application`
     in a process of its own, on a free loopback port; all are stopped when the session ends.
 
@@ -517,7 +535,7 @@ def start_server(tmp_path_factory):
     started = []
 
     def _start(**env):
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **live_database}
         for name, value in env.items():
             if value is None:
                 environment.pop(name, None)

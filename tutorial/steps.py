@@ -85,6 +85,15 @@ STEPS = [
         "/ws/chat/lobby/",
         redis=True,
     ),
+    Step(
+        "07",
+        "history",
+        "History in the database",
+        "Each message is stored as it is sent, and a joining connection is first told the room's last 50, "
+        "through Django's async ORM.",
+        "/ws/chat/lobby/",
+        redis=True,
+    ),
 ]
 
 

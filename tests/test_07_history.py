@@ -1,0 +1,386 @@
+"""Step 07, history: every room message stored as it is sent, and the room's last 50 told to each newcomer.
+
+In process, the checks use pytest-django's test database (transactional_db, through the
+`connect` fixture), so the consumer's own queries reach real tables. Live, every server of the
+session shares one freshly migrated SQLite file (conftest's live_database, SQLITE_PATH), as two
+processes of one site share one database.
+"""
+
+import asyncio
+import contextlib
+import json
+import runpy
+import subprocess
+import sys
+
+import pytest
+from conftest import LIVE_TIMEOUT, ORIGIN, STEP_DIR, TIMEOUT, receive_json, recv_json, ws_open
+
+SETTINGS = STEP_DIR / "mysite" / "settings.py"
+HISTORY_LENGTH = 50
+
+
+def message_model():
+    """chat.models.Message, or a hint saying what to write."""
+    try:
+        from chat.models import Message
+    except ImportError as error:
+        why = str(error)
+    else:
+        fields = {field.name for field in Message._meta.get_fields()}
+        missing = {"room", "author", "text", "sent_at"} - fields
+        if not missing:
+            return Message
+        why = f"Message has no field {', '.join(sorted(missing))}"
+    pytest.fail(f"{why}: chat/models.py should define a Message model with a room, an author, a text and a "
+                "sent_at (DateTimeField(auto_now_add=True)), and chat/migrations/ its table")
+
+
+async def stored(room):
+    """The room's stored messages as (author, text), oldest first, read as the consumer would."""
+    Message = message_model()
+    return [(m.author, m.text) async for m in Message.objects.filter(room=room).order_by("id")]
+
+
+async def said(communicator, text, hint="the sender should hear its own message back from the room"):
+    """Send `text` to the room and wait for it to come back, so that it has been stored and sent."""
+    await communicator.send_to(text_data=json.dumps({"message": text}))
+    reply = await receive_json(communicator, hint)
+    assert reply.get("message") == text, f"the sender got {reply} instead of its own message back: {hint}"
+
+
+def history_of(communicator, room):
+    history = getattr(communicator, "hello", {}).get("history")
+    assert isinstance(history, list), (
+        f'a connection to {room} should get the room\'s history in its first frame, as a list: '
+        '{"user": ..., "channel_name": ..., "address": ..., "history": [{"user": ..., "message": ..., '
+        '"sent_at": ...}, ...]}, oldest first (connect() in chat/consumers.py)'
+    )
+    return [(entry.get("user"), entry.get("message")) for entry in history]
+
+
+async def join(connect, room):
+    """Connect to `room` and keep the whole first frame (the hello, with the history) on it."""
+    communicator = await connect(f"/ws/chat/{room}/", hello=False)
+    communicator.hello = await receive_json(communicator, 'connect() should first send {"channel_name": ..., '
+                                                          '"history": [...]}')
+    communicator.user = communicator.hello.get("user")
+    communicator.channel_name = communicator.hello.get("channel_name")
+    return communicator
+
+
+async def nothing_more(communicator, seconds=0.3):
+    """Every frame that comes within `seconds`, as JSON."""
+    frames = []
+    with contextlib.suppress(asyncio.TimeoutError):
+        while True:
+            frames.append(json.loads(await communicator.receive_from(timeout=seconds)))
+    return frames
+
+
+# ---------------------------------------------------------------- the model and its table
+
+
+def test_the_message_model_has_room_author_text_and_time():
+    Message = message_model()
+    sent_at = Message._meta.get_field("sent_at")
+    assert getattr(sent_at, "auto_now_add", False), (
+        "Message.sent_at should be set by Django when the row is saved: DateTimeField(auto_now_add=True) "
+        "(chat/models.py)"
+    )
+
+
+def test_the_model_has_its_migration():
+    message_model()
+    done = subprocess.run([sys.executable, "manage.py", "makemigrations", "chat", "--check", "--dry-run"],
+                          cwd=STEP_DIR, capture_output=True, text=True)
+    assert (STEP_DIR / "chat" / "migrations" / "__init__.py").is_file() and done.returncode == 0, (
+        "chat/models.py and chat/migrations/ disagree, so `python manage.py migrate` cannot make the table: "
+        f"run `python manage.py makemigrations chat` in the step's folder.\n{done.stdout[-1000:]}{done.stderr[-1000:]}"
+    )
+
+
+def test_settings_let_two_processes_share_one_sqlite_file(monkeypatch):
+    monkeypatch.setenv("SQLITE_PATH", "/tmp/elsewhere.sqlite3")
+    database = runpy.run_path(str(SETTINGS))["DATABASES"]["default"]
+    assert str(database["NAME"]) == "/tmp/elsewhere.sqlite3", (
+        'DATABASES\'s "NAME" (mysite/settings.py) should come from SQLITE_PATH when it is set: '
+        'os.environ.get("SQLITE_PATH", BASE_DIR / "db.sqlite3"), so that the checks can give their servers '
+        "a database of their own"
+    )
+    assert "journal_mode=wal" in database.get("OPTIONS", {}).get("init_command", "").lower(), (
+        'DATABASES\'s "OPTIONS" (mysite/settings.py) should turn on SQLite\'s write-ahead log: '
+        '"init_command": "PRAGMA journal_mode=WAL;", so that a newcomer\'s history query never waits for '
+        "another process's write"
+    )
+
+
+# ---------------------------------------------------------------- in process: storing
+
+
+async def test_a_message_is_stored_once_however_many_are_in_the_room(connect):
+    room = [await connect("/ws/chat/store/") for _ in range(3)]
+    await said(room[0], "keep me")
+    for member in room[1:]:
+        await receive_json(member, "everyone in the room should still hear the message")
+    assert await stored("store") == [(room[0].user, "keep me")], (
+        "the message should be stored once, by the consumer that received it from its browser "
+        "(receive(), with `await Message.objects.acreate(...)`), not once per member in chat_message()"
+    )
+
+
+async def test_a_direct_message_is_not_stored(connect):
+    alice, bob = await connect("/ws/chat/private/"), await connect("/ws/chat/private/")
+    await alice.send_to(text_data=json.dumps({"message": "just for bob", "to": bob.address}))
+    await receive_json(bob, "a direct message should still reach its recipient")
+    message_model()
+    assert await stored("private") == [], (
+        "a direct message should not be stored in the room's history, where everyone who joins would "
+        "read it: store only what goes to the group (receive() in chat/consumers.py)"
+    )
+
+
+async def test_a_message_that_cannot_be_stored_gets_not_saved(connect):
+    from django.db import connection
+
+    Message = message_model()
+    alice, bob = await connect("/ws/chat/broken/"), await connect("/ws/chat/broken/")
+    table = Message._meta.db_table
+
+    def rename(old, new):
+        with connection.cursor() as cursor:
+            cursor.execute(f'ALTER TABLE "{old}" RENAME TO "{new}"')
+
+    from asgiref.sync import sync_to_async
+
+    # A real failure of the real database: the table is gone while the room is open.
+    await sync_to_async(rename)(table, f"{table}_away")
+    try:
+        await alice.send_to(text_data=json.dumps({"message": "lost?"}))
+        answer = await receive_json(alice, "a message the database refuses should be answered, not dropped")
+        heard = await nothing_more(bob)
+    finally:
+        await sync_to_async(rename)(f"{table}_away", table)
+    assert answer.get("error") == "not_saved", (
+        f"the sender got {answer}: when acreate() raises (a DatabaseError), receive() should send "
+        '{"error": "not_saved", "detail": ...} and return (chat/consumers.py)'
+    )
+    assert heard == [], (
+        f"the room heard {heard}: a message that was not stored should not be sent either, or the history "
+        "of everyone who joins later would disagree with what the room saw"
+    )
+    await said(alice, "stored again", "once the table is back, the room should work again")
+
+
+# ---------------------------------------------------------------- in process: history
+
+
+async def test_a_newcomer_gets_the_history_first_and_in_order(connect):
+    alice = await join(connect, "past")
+    for text in ("one", "two", "<b>three</b>"):
+        await said(alice, text)
+    bob = await join(connect, "past")
+    assert history_of(bob, "past") == [(alice.user, "one"), (alice.user, "two"), (alice.user, "<b>three</b>")], (
+        "a newcomer's first frame should hold the room's messages, oldest first, each as "
+        '{"user": ..., "message": ...}: read them after group_add and send them in connect() (chat/consumers.py)'
+    )
+    assert all(isinstance(entry.get("sent_at"), str) for entry in bob.hello["history"]), (
+        'each history entry should say when it was said: "sent_at", the time as an ISO 8601 string '
+        "(message.sent_at.isoformat())"
+    )
+    await said(alice, "four")
+    assert (await receive_json(bob, "after its history, a newcomer should hear the room live"))["message"] == "four"
+
+
+async def test_the_history_is_the_last_50_oldest_first(connect):
+    Message = message_model()
+    await Message.objects.abulk_create(
+        [Message(room="long", author="someone", text=f"line {n}") for n in range(HISTORY_LENGTH + 20)]
+    )
+    await Message.objects.acreate(room="other", author="someone", text="another room")
+    bob = await join(connect, "long")
+    texts = [text for _, text in history_of(bob, "long")]
+    assert texts == [f"line {n}" for n in range(20, HISTORY_LENGTH + 20)], (
+        f"with 70 messages stored, the history should be the last {HISTORY_LENGTH}, oldest first, and only "
+        f"this room's (got {len(texts)}: {texts[:3]} ... {texts[-3:]}). Take the newest "
+        f"[:{HISTORY_LENGTH}] with .order_by(\"-id\"), then reverse the list"
+    )
+
+
+def test_the_history_is_one_query_however_long(transactional_db):
+    """A sync check on purpose: asgiref then runs the consumer's ORM calls on this very thread,
+    so CaptureQueriesContext sees every query the join makes, whichever way it makes them."""
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mysite.asgi import application
+
+    Message = message_model()
+    Message.objects.bulk_create([Message(room="counted", author=f"user{n % 3}", text=f"line {n}")
+                                 for n in range(HISTORY_LENGTH + 30)])
+
+    async def joined():
+        communicator = WebsocketCommunicator(application, "/ws/chat/counted/", headers=[(b"origin", ORIGIN.encode())])
+        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        assert connected, "the handshake to /ws/chat/counted/ was refused"
+        first = json.loads(await communicator.receive_from(timeout=TIMEOUT))
+        await communicator.disconnect()
+        return first
+
+    with CaptureQueriesContext(connection) as queries:
+        first = async_to_sync(joined)()
+    assert len(first.get("history", [])) == HISTORY_LENGTH, "the join should send the last 50 messages"
+    reads = [query["sql"] for query in queries.captured_queries if query["sql"].lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1, (
+        f"joining a room with 80 messages made {len(reads)} queries, where one will do: filter the room, "
+        f"order by -id, slice [:{HISTORY_LENGTH}] and read it with one `async for` (no query per message, "
+        "no count() first). The queries:\n" + "\n".join(sql[:160] for sql in reads[:6])
+    )
+
+
+@contextlib.contextmanager
+def around_group_add(before=None, after=None):
+    """Run `before` and `after` (coroutine functions) around the next group_add of the in-process layer:
+    a message said at exactly the wrong moment, on purpose."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    real = layer.group_add
+
+    async def group_add(group, channel):
+        layer.group_add = real  # once only
+        if before:
+            await before()
+        await real(group, channel)
+        if after:
+            await after()
+
+    layer.group_add = group_add
+    try:
+        yield
+    finally:
+        layer.group_add = real
+
+
+async def seen_by_newcomer(connect, room, text):
+    bob = await join(connect, room)
+    frames = [entry.get("message") for entry in bob.hello.get("history", [])]
+    frames += [frame.get("message") for frame in await nothing_more(bob)]
+    return frames.count(text)
+
+
+async def test_a_message_said_while_a_newcomer_joins_is_not_lost(connect):
+    # Said after a history read that comes before group_add, and sent to the group just before
+    # the newcomer is in it: in neither. Read the history after group_add, and it is in one.
+    alice = await join(connect, "edge")
+    with around_group_add(before=lambda: said(alice, "said during the join")):
+        count = await seen_by_newcomer(connect, "edge", "said during the join")
+    assert count == 1, (
+        f"a message said while a newcomer joined reached it {count} times, where once is right: read the "
+        "history after group_add, not before, so that a message is either in the history or arrives live "
+        "(connect() in chat/consumers.py)"
+    )
+
+
+async def test_a_message_stored_just_before_the_history_read_is_not_shown_twice(connect):
+    # Sent to the group just after the newcomer joined it, and stored before its history was read:
+    # in both. The event's id says the history had it already.
+    alice = await join(connect, "twice")
+    with around_group_add(after=lambda: said(alice, "said as the newcomer joined")):
+        count = await seen_by_newcomer(connect, "twice", "said as the newcomer joined")
+    assert count == 1, (
+        f"a message said just as a newcomer joined reached it {count} times: it was in the history and came "
+        'live too. Put the stored id in the group event ("id": message.id), remember the last id of the '
+        "history in connect(), and have chat_message() skip events whose id it has shown already"
+    )
+
+
+# ---------------------------------------------------------------- live: two processes, one database
+
+
+@pytest.fixture(scope="module")
+def two_on_redis(redis_server, start_server):
+    """Two daphne processes of the step on one Redis and one SQLite file."""
+    return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
+
+
+async def test_two_processes_on_redis_see_the_same_history(two_on_redis):
+    first, second = two_on_redis
+    async with ws_open(first, "/ws/chat/shared_past/") as alice:
+        await alice.send(json.dumps({"message": "said on the first process"}))
+        await recv_json(alice, "the sender should hear its own message")
+    async with ws_open(second, "/ws/chat/shared_past/", hello=False) as bob:
+        hello = await recv_json(bob, 'connect() should first send {"channel_name": ..., "history": [...]}')
+        assert [entry.get("message") for entry in hello.get("history", [])] == ["said on the first process"], (
+            f"a newcomer on the second process got the history {hello.get('history')}: both processes should "
+            "read one database (mysite/settings.py's DATABASES, SQLITE_PATH) as they share one Redis"
+        )
+
+
+async def test_two_processes_writing_at_once_store_every_message(two_on_redis):
+    # Two processes write to one SQLite file at once: 4 writers, 2 on each, 25 messages apiece
+    # (inside each connection's flood budget of 30). SQLite lets one writer in at a time; the
+    # others must wait their turn, never fail with "database is locked".
+    senders, each = 4, 25
+    async with contextlib.AsyncExitStack() as stack:
+        room = [await stack.enter_async_context(ws_open(two_on_redis[index % 2], "/ws/chat/busy/"))
+                for index in range(senders)]
+
+        async def burst(ws, who):
+            for n in range(each):
+                await ws.send(json.dumps({"message": f"{who}.{n}"}))
+
+        async def errors(ws):
+            # Each writer hears the whole room, or an error for each of its own that failed.
+            found, heard = [], 0
+            with contextlib.suppress(asyncio.TimeoutError):
+                while heard + len(found) < senders * each:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), LIVE_TIMEOUT))
+                    if "error" in frame:
+                        found.append(frame)
+                    else:
+                        heard += 1
+            return found
+
+        listening = [asyncio.create_task(errors(ws)) for ws in room]
+        await asyncio.gather(*(burst(ws, who) for who, ws in enumerate(room)))
+        refused = sum(await asyncio.gather(*listening), [])
+    assert refused == [], (
+        f"{len(refused)} of {senders * each} messages written at once by two processes were refused, e.g. "
+        f"{refused[0]}: turn on WAL and keep SQLite's timeout (mysite/settings.py's DATABASES)"
+    )
+    async with ws_open(two_on_redis[0], "/ws/chat/busy/", hello=False) as carol:
+        hello = await recv_json(carol, "a newcomer should get the room's history")
+    assert len(hello.get("history", [])) == HISTORY_LENGTH, "the last 50 of 100 messages should be the history"
+    for live in two_on_redis:
+        live.assert_no_traceback()
+
+
+# ---------------------------------------------------------------- in the browser
+
+
+@pytest.mark.browser
+def test_the_page_shows_the_history_as_text_before_new_messages(open_page):
+    alice = open_page("/chat/history_page/")
+    alice.wait_for_event("open", "the page should open its socket")
+    alice.send("<b>not bold</b>")
+    alice.send("second")
+    alice.wait_for(lambda: "second" in alice.chat_log(), "the sender should see its own messages")
+    bob = open_page("/chat/history_page/")
+    bob.wait_for(lambda: len(bob.chat_rows()) >= 2,
+                 'a newcomer\'s page should show the room\'s history: room.html should draw each entry of the '
+                 'first frame\'s "history" with showMessage(...), as it draws live messages')
+    texts = [row["text"] for row in bob.chat_rows()]
+    assert texts[:2] == ["<b>not bold</b>", "second"], (
+        f"the newcomer's page shows {texts}: the history should come first, oldest first"
+    )
+    assert bob.run("return document.querySelectorAll('#chat-log b').length") == 0, (
+        "a message in the history became HTML on the page: draw it with showMessage, which puts text in "
+        "with textContent, never innerHTML (chat/templates/chat/room.html)"
+    )
+    alice.send("third")
+    bob.wait_for(lambda: [row["text"] for row in bob.chat_rows()][-1:] == ["third"],
+                 "after the history, the page should show new messages as they come")
+    assert bob.console_errors() == [], f"the page logged errors: {bob.console_errors()}"
