@@ -266,7 +266,7 @@ def around_group_add(before=None, after=None):
 
 async def seen_by_newcomer(connect, room, text):
     bob = await join(connect, room)
-    frames = [entry.get("message") for entry in bob.hello.get("history", [])]
+    frames = [text for _, text in history_of(bob, room)]
     frames += [frame.get("message") for frame in await nothing_more(bob)]
     return frames.count(text)
 
