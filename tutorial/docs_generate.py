@@ -76,6 +76,7 @@ class Session:
     env: tuple = ()  # (name, value) pairs for the server's environment, e.g. (("REDIS_URL", "..."),)
     redis: bool = False  # start a redis-server of its own and give the server its REDIS_URL
     quiet: float = 0  # seconds the client stays connected and silent before it sends its frames
+    rejoin: bool = False  # then a second client joins the room, and its first frame is shown
 
 
 SESSIONS = [
@@ -145,6 +146,12 @@ SESSIONS = [
     Session("redis-socket-timeout-default", "06", "mysite/settings.py",
             '"max_connections": 1000, "socket_timeout": 15}', '"max_connections": 1000}',
             redis=True, quiet=8),
+    # Step 07: the lobby with two messages stored, as a newcomer's first frame shows them; then
+    # the mistake the step is about, create() where acreate() belongs: a query in a coroutine.
+    Session("working-07", "07", "", "", "", frames=('{"message": "first"}', '{"message": "<b>second</b>"}'),
+            rejoin=True),
+    Session("sync-orm-in-async-consumer", "07", "chat/consumers.py",
+            "stored = await Message.objects.acreate(", "stored = Message.objects.create("),
 ]
 
 # Lines of the runserver console that every run prints, whatever happens.
@@ -176,6 +183,11 @@ def client_sees(port, session, path):
                     seen.append(normalise(f"received: {ws.recv(timeout=1.5)}"))
             except TimeoutError:
                 seen.append("received: nothing more (waited 1.5 s)")
+        if session.rejoin:
+            with connect(f"ws://127.0.0.1:{port}{path}", origin=session.origin, open_timeout=5) as ws:
+                seen.append("# a second client joins the room")
+                seen.append("handshake: 101 Switching Protocols")
+                seen.append(normalise(f"received: {ws.recv(timeout=1.5)}"))
     except InvalidStatus as refused:
         seen.append(f"handshake refused: HTTP {refused.response.status_code}")
     except ConnectionClosed as closed:
@@ -212,6 +224,7 @@ def normalise(line):
     line = re.sub(r'("address": "specific\.[\w.]*!)[^"]+"', r'\1RANDOM:SIGNATURE"', line)
     line = re.sub(r"\[\d\d/\w{3}/\d{4} [\d:]{8}\]", "[DATE]", line)
     line = re.sub(r"\banonymous-[0-9a-f]{4}\b", "anonymous-RANDOM", line)  # a name drawn per connection
+    line = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", "TIME", line)  # a stored message's sent_at
     return re.sub(r"(specific\.[\w.]*!)\w+", r"\1RANDOM", line)
 
 
@@ -228,6 +241,10 @@ def capture_session(session):
         log_path = Path(tmp) / "runserver.log"
         with contextlib.ExitStack() as stack, open(log_path, "w") as log:
             env = dict(session.env)
+            if (folder / "chat" / "migrations").is_dir():
+                # From step 07 on the chat has a table: a fresh database, migrated, as `make run` does.
+                subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+                               cwd=folder, check=True, env={k: v for k, v in os.environ.items() if k != "SQLITE_PATH"})
             if session.redis:
                 redis = services.start_redis()
                 stack.callback(redis.stop)
