@@ -46,3 +46,17 @@ async def room_history(room_name):
     """
     newest = Message.objects.filter(room=room_name).order_by("-id")[:HISTORY_LENGTH]
     return [message async for message in newest][::-1]
+
+
+# The other way to the same query: Channels' database_sync_to_async, the way
+# from before Django's async ORM, and still the one for sync code you already
+# have (a helper your views share, a transaction.atomic() block). It runs a
+# plain function on the same database thread, and around each call closes
+# connections older than CONN_MAX_AGE, as Django does after each request:
+#
+# from channels.db import database_sync_to_async
+#
+# @database_sync_to_async
+# def room_history(room_name):
+#     newest = Message.objects.filter(room=room_name).order_by("-id")[:HISTORY_LENGTH]
+#     return list(newest)[::-1]  # list() runs the query, here, on that thread
