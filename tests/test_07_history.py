@@ -9,6 +9,7 @@ processes of one site share one database.
 import asyncio
 import contextlib
 import json
+import os
 import runpy
 import subprocess
 import sys
@@ -90,10 +91,12 @@ def test_the_message_model_has_room_author_text_and_time():
     )
 
 
-def test_the_model_has_its_migration():
+def test_the_model_has_its_migration(tmp_path):
     message_model()
+    # makemigrations also opens the database: a scratch file, not the step's db.sqlite3.
     done = subprocess.run([sys.executable, "manage.py", "makemigrations", "chat", "--check", "--dry-run"],
-                          cwd=STEP_DIR, capture_output=True, text=True)
+                          cwd=STEP_DIR, capture_output=True, text=True,
+                          env={**os.environ, "SQLITE_PATH": str(tmp_path / "db.sqlite3")})
     assert (STEP_DIR / "chat" / "migrations" / "__init__.py").is_file() and done.returncode == 0, (
         "chat/models.py and chat/migrations/ disagree, so `python manage.py migrate` cannot make the table: "
         f"run `python manage.py makemigrations chat` in the step's folder.\n{done.stdout[-1000:]}{done.stderr[-1000:]}"
