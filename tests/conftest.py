@@ -213,6 +213,14 @@ async def receive_close(communicator, hint="the consumer should close the connec
 LIVE_SERVERS = []
 
 
+@pytest.fixture
+def alice_cookie(transactional_db, client, django_user_model):
+    """The session cookie of a logged-in user, as the browser would send it with the handshake."""
+    alice = django_user_model.objects.create_user("alice", password="not-used")
+    client.force_login(alice)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """Before a check and its fixtures start, note where each running server's log ends: its

@@ -68,7 +68,7 @@ def test_a_room_name_that_breaks_the_rule_gets_400_and_the_rule(client, room):
 def test_room_page_never_writes_network_text_as_html(client):
     html = client.get("/chat/lobby/").content.decode()
     assert "innerHTML" not in html, (
-        "text from the WebSocket must be shown with textContent or a textarea's value, "
+        "text from the WebSocket must be shown with textContent (room.html, base.html), "
         "never innerHTML, or another user's message could run script in your page"
     )
 

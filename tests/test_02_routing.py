@@ -70,14 +70,6 @@ async def test_reply_names_the_anonymous_user_from_the_scope(connect):
     assert names[0] != names[2], f"two connections should get two names, so that two windows differ: {names}"
 
 
-@pytest.fixture
-def alice_cookie(transactional_db, client, django_user_model):
-    """The session cookie of a logged-in user, as the browser would send it with the handshake."""
-    alice = django_user_model.objects.create_user("alice", password="not-used")
-    client.force_login(alice)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
 async def test_logged_in_user_is_in_the_scope(connect, alice_cookie):
     communicator = await connect("/ws/chat/lobby/", headers=[(b"cookie", alice_cookie)])
     await communicator.send_to(text_data=json.dumps({"message": "hi"}))

@@ -63,10 +63,12 @@ async def test_chat_message_type_is_handled_by_chat_message(connect):
     # Anything that holds the channel layer can send to a channel: a view, a task, this test.
     await get_channel_layer().send(communicator.channel_name, {
         "type": "chat.message", "message": "from outside", "user": "a test", "direct": True,
+        "sender": "specific.outside!test",
     })
     reply = await receive_json(communicator, '"type": "chat.message" should run chat_message(), which sends it on')
-    assert reply == {"message": "from outside", "user": "a test", "direct": True}, (
-        f"chat_message(event) should send the event's message, user and direct as JSON, and nothing else: {reply}"
+    assert reply == {"message": "from outside", "user": "a test", "direct": True, "own": False}, (
+        "chat_message(event) should send the event's message, user and direct as JSON, and \"own\": "
+        f"whether the event's sender is this consumer's own channel name, and nothing else: {reply}"
     )
 
 
@@ -85,11 +87,12 @@ async def test_a_type_with_no_handler_stops_the_consumer(connect):
 async def test_direct_message_reaches_only_its_recipient(connect):
     alice, bob, carol = [await connect(ROOM) for _ in range(3)]
     await alice.send_to(text_data=json.dumps({"message": "psst", "to": bob.address}))
-    expected = {"message": "psst", "user": alice.user, "direct": True}
+    expected = {"message": "psst", "user": alice.user, "direct": True, "own": False}
     got = await receive_json(bob, 'the recipient should get the direct message: protocol.recipient(room, to) '
                                   'turns the address in "to" back into the channel name to send the event to')
     assert got == expected, f'a frame with "to" should reach that tab as {expected}, with "direct": True: {got}'
     got = await receive_json(alice, "the sender should get a copy, sent to its own channel name")
+    expected = {**expected, "own": True}
     assert got == expected, f"the sender's copy of a direct message should be {expected}: {got}"
     await nothing_more(carol, "a third connection")
 
@@ -103,7 +106,7 @@ async def test_message_without_to_comes_back_through_the_layer_only(connect):
         '"chat.message", ...} to self.channel_name with async_to_sync(self.channel_layer.send), and '
         "chat_message(event) sends it down the WebSocket (without async_to_sync nothing is sent, silently)"
     ))
-    expected = {"message": "to myself", "user": alice.user, "direct": False}
+    expected = {"message": "to myself", "user": alice.user, "direct": False, "own": True}
     assert reply == expected, f"a message with no \"to\" should come back as {expected}: {reply}"
     await nothing_more(bob, "without groups, another connection in the room")
 
@@ -244,6 +247,20 @@ async def test_direct_message_over_daphne(server, ws_connect):
     server.assert_no_traceback()
 
 
+async def test_two_tabs_of_one_user_each_know_their_own_messages(connect, alice_cookie):
+    # Logged in, both tabs are "alice": a name cannot tell them apart, a channel name can.
+    first, second = [await connect(ROOM, headers=[(b"cookie", alice_cookie)]) for _ in range(2)]
+    await first.send_to(text_data=json.dumps({"message": "from the first tab", "to": second.address}))
+    got = await receive_json(second, "the second tab should get the direct message")
+    assert got.get("own") is False, (
+        'the recipient\'s copy should say "own": false, though the user is the same: put the sender\'s '
+        'channel name in the event ("sender": self.channel_name) and let chat_message() compare it '
+        f"with self.channel_name: {got}"
+    )
+    got = await receive_json(first, "the first tab should get its copy")
+    assert got.get("own") is True, f'the sender\'s copy should say "own": true: {got}'
+
+
 @pytest.mark.browser
 def test_two_windows_send_each_other_direct_messages(open_page):
     alice, bob = open_page("/chat/lobby/"), open_page("/chat/lobby/")
@@ -264,7 +281,7 @@ def test_two_windows_send_each_other_direct_messages(open_page):
     )
     expected = {"user": alice_name, "text": "hello Bob", "own": True, "direct": True}
     assert alice.chat_rows()[-1] == expected, (
-        "Alice's copy should be marked as her own (data.user === the name connect() told her) and "
+        "Alice's copy should be marked as her own (the server's data.own) and "
         f"direct: expected {expected}, got {alice.chat_rows()[-1]}"
     )
 
@@ -278,8 +295,8 @@ def test_page_learns_its_name_and_marks_its_own_messages(open_page):
     page.wait_for(lambda: "is this mine?" in page.chat_log(), "the message should come back to #chat-log")
     row = page.chat_rows()[-1]
     assert row["own"] and row["user"] == page.text("user-name"), (
-        "room.html should mark a message whose data.user is this window's own name as own "
-        f"(showMessage({{ own: data.user === myName }})): {row}"
+        "room.html should mark a message the server calls this connection's own as own "
+        f"(showMessage({{ own: data.own }})): {row}"
     )
     assert page.run("return document.querySelector('#chat-log li.own .you')?.textContent") == "you", (
         'an own message should say "you" beside the name'

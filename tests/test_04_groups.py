@@ -21,7 +21,8 @@ async def test_everyone_in_the_room_gets_each_message(connect):
                                            "group_add on connect, group_send on receive, each wrapped in "
                                            "async_to_sync, since the layer's calls are coroutines "
                                            "(chat/consumers.py)")
-        assert reply == {"message": "hello, everyone", "user": room[0].user, "direct": False}
+        expected = {"message": "hello, everyone", "user": room[0].user, "direct": False, "own": index == 0}
+        assert reply == expected, f"member {index} should get {expected}: {reply}"
 
 
 @pytest.mark.regression("without groups no other connection hears a message, other rooms included")

@@ -186,7 +186,7 @@ async def test_a_direct_message_reaches_a_channel_in_another_process(two_on_redi
         await alice.send(json.dumps({"message": "psst", "to": bob.address}))
         reply = await recv_json(bob, "an address should reach its channel from any process, "
                                      "once the layer is in Redis (CHANNEL_LAYERS in mysite/settings.py)")
-        assert reply == {"message": "psst", "user": alice.user, "direct": True}
+        assert reply == {"message": "psst", "user": alice.user, "direct": True, "own": False}
 
 
 async def test_a_burst_across_two_processes_reaches_everyone_in_full(two_on_redis):

@@ -13,7 +13,8 @@ has its hello); the latency from send to each delivery, p50 and p99, at a
 steady load well below saturation (the same deliveries per second for all);
 deliveries per second in a burst from several senders; the servers' CPU time
 (daphne and redis-server, from /proc) per delivered message in that burst;
-and lost messages, counted one by one. The bursts stay within the channel
+and lost messages: how many fewer arrived than were expected, per phase (a count, so
+a duplicate would hide a loss). The bursts stay within the channel
 layer's capacity (1000 a channel), as the steps' own checks do.
 
     python -m tutorial.bench                         # N = 10, 100, 500; writes docs/assets/bench/

@@ -6,8 +6,8 @@
                                        untouched start, a save that does one task, then the rest
     docs/generated/sessions/NAME.txt   what a client and the server console show in a session
                                        with a step, as it is or with a common mistake made on purpose
-    docs/generated/finished-chat.png   two browser windows side by side in the last step's lobby,
-                                       1280 px wide, for the home page and step 04
+    docs/generated/finished-chat.png   two browser windows in the last step's lobby, each 1280 px
+                                       wide, one above the other, for the home page and step 04
     docs/generated/pages/NN-name.png   the first screen of each step page at 1280 x 800
 
 They are committed; tests/test_docs.py fails when they no longer match the
@@ -260,42 +260,51 @@ def capture_session(session):
             + "\n# the runserver console shows\n" + "\n".join(console) + "\n")
 
 
-# Two windows in one picture: each window's screenshot, side by side on a local page that is
-# then photographed at 1280 px. (Frames of the room would be simpler, but Django's
+# Two windows in one picture: each window's screenshot, one above the other on a local page that
+# is then photographed at 1280 px. (Frames of the room would be simpler, but Django's
 # XFrameOptionsMiddleware forbids framing its pages, as it should.)
-SIDE_BY_SIDE = """<!DOCTYPE html>
+ONE_ABOVE_THE_OTHER = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><link rel="icon" href="data:,"><style>
-  body {{ margin: 0; display: flex; gap: 4px; background: #8a93a6; }}
+  body {{ margin: 0; display: flex; flex-direction: column; gap: 4px; background: #8a93a6; }}
   img {{ display: block; width: {width}px; }}
 </style></head>
-<body><img src="data:image/png;base64,{left}"><img src="data:image/png;base64,{right}"></body></html>
+<body><img src="data:image/png;base64,{first}"><img src="data:image/png;base64,{second}"></body></html>
 """
 
 
-def screenshot_finished_chat(path, width=1280, height=1080):
-    """Two windows chat in the last step's lobby, one picture 1280 px wide: Alice (left) and Bob
-    (right) talk to the room, Bob sends Alice a direct message, and a frame that is not JSON
-    gets an error event."""
+def viewport(driver, width, height):
+    """Size the window so that the page itself (the viewport) is width x height, the size the
+    screenshot shows: a window's own frame takes some of its height, even headless."""
+    driver.set_window_size(width, height)
+    frame = driver.execute_script("return window.outerHeight - window.innerHeight")
+    if frame:
+        driver.set_window_size(width, height + frame)
+
+
+def screenshot_finished_chat(path, width=1280, height=800):
+    """Two windows chat in the last step's lobby, each 1280 px wide as a learner's would be, one
+    above the other in one picture: Alice (first) and Bob (second) talk to the room, Bob sends
+    Alice a direct message, and a frame that is not JSON gets an error event."""
     from selenium import webdriver
     from selenium.webdriver.common.by import By
 
     step = STEPS[-1]
-    half = (width - 4) // 2
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 f"--window-size={half},{height}", "--hide-scrollbars"):
+                 f"--window-size={width},{height}", "--hide-scrollbars"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(shutil.which("chromedriver")))
     driver.set_page_load_timeout(10)
     process, port = serve(step.folder, subprocess.DEVNULL)
-    harness = Path(tempfile.mkdtemp()) / "side-by-side.html"
+    harness = Path(tempfile.mkdtemp()) / "one-above-the-other.html"
     try:
         url = f"http://127.0.0.1:{port}/chat/lobby/"
+        viewport(driver, width, height)
         driver.get(url)
         alice = driver.current_window_handle
         driver.switch_to.new_window("window")
-        driver.set_window_size(half, height)
+        viewport(driver, width, height)
         driver.get(url)
         bob = driver.current_window_handle
 
@@ -332,12 +341,12 @@ def screenshot_finished_chat(path, width=1280, height=1080):
         run(bob, "socket.send('this is not JSON')")
         wait(bob, "return document.querySelector('#event-log li.error') !== null")
         shots = {}
-        for name, window in (("left", alice), ("right", bob)):
+        for name, window in (("first", alice), ("second", bob)):
             driver.switch_to.window(window)
             run(window, "document.activeElement.blur()")  # no caret blinking in the picture
             shots[name] = driver.get_screenshot_as_base64()
-        harness.write_text(SIDE_BY_SIDE.format(width=half, **shots))
-        driver.set_window_size(width, height)
+        harness.write_text(ONE_ABOVE_THE_OTHER.format(width=width, **shots))
+        viewport(driver, width, 2 * height + 4)
         driver.get(harness.as_uri())
         driver.save_screenshot(str(path))
     finally:

@@ -79,7 +79,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # own, self.channel_name, and listens on it. Tell the browser, with
         # the signed address that another tab may put in "to" (protocol.py).
         hello = {
-            "user": self.username,  # its own name, so the page can mark its own messages
+            "user": self.username,  # its own name, for the page to show
             "channel_name": self.channel_name,
             "address": protocol.address(self.room_name, self.channel_name),
         }
@@ -105,6 +105,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "message": data["message"],
             "user": self.username,
             "direct": bool(to),
+            # Who sent it, so that each receiving consumer can tell its browser
+            # whether the message is its own (two tabs may share one user name).
+            "sender": self.channel_name,
         }
         if to:
             await self.send_direct(to, event)
@@ -148,9 +151,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Runs for every "chat.message" event that arrives on this consumer's
         # channel, whoever sent it. Only now does it go down the WebSocket.
         # json.dumps is the server's JSON.stringify; the browser JSON.parse-s it.
+        own = event["sender"] == self.channel_name  # each copy is handled by its own consumer
         await self.send(
             text_data=json.dumps(
-                {"message": event["message"], "user": event["user"], "direct": event["direct"]}
+                {
+                    "message": event["message"],
+                    "user": event["user"],
+                    "direct": event["direct"],
+                    "own": own,
+                }
             )
         )
 
