@@ -97,13 +97,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # own, self.channel_name, and listens on it. Tell the browser, with
         # the signed address that another tab may put in "to" (protocol.py).
         hello = {
-            "user": self.username,  # its own name, so the page can mark its own messages
+            "user": self.username,  # its own name, for the page to show
             "channel_name": self.channel_name,
             "address": protocol.address(self.room_name, self.channel_name),
             # What was said before, oldest first, in this same first frame, so
             # that it comes before anything new. Text only: the page shows it
             # with textContent, as it shows live messages.
-            "history": [message.as_event() for message in history],
+            "history": [message.as_event(reader=self.username) for message in history],
         }
         await self.send(text_data=json.dumps(hello))
 
@@ -127,6 +127,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "message": data["message"],
             "user": self.username,
             "direct": bool(to),
+            # Who sent it, so that each receiving consumer can tell its browser
+            # whether the message is its own (two tabs may share one user name).
+            "sender": self.channel_name,
         }
         if to:
             # A direct message is between two tabs: it is not stored, or the
@@ -197,9 +200,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # showed it already: sending it again would show it twice. (Ids
             # grow in the order SQLite stores rows, one writer at a time.)
             return
+        own = event["sender"] == self.channel_name  # each copy is handled by its own consumer
         await self.send(
             text_data=json.dumps(
-                {"message": event["message"], "user": event["user"], "direct": event["direct"]}
+                {
+                    "message": event["message"],
+                    "user": event["user"],
+                    "direct": event["direct"],
+                    "own": own,
+                }
             )
         )
 
