@@ -126,9 +126,11 @@ async def test_a_message_is_stored_once_however_many_are_in_the_room(connect):
     await said(room[0], "keep me")
     for member in room[1:]:
         await receive_json(member, "everyone in the room should still hear the message")
-    assert await stored("store") == [(room[0].user, "keep me")], (
-        "the message should be stored once, by the consumer that received it from its browser "
-        "(receive(), with `await Message.objects.acreate(...)`), not once per member in chat_message()"
+    rows = await stored("store")
+    assert rows == [(room[0].user, "keep me")], (
+        f"the message should be stored once, by the consumer that received it from its browser "
+        f"(receive(), with `await Message.objects.acreate(...)`), not once per member in "
+        f"chat_message(): found {len(rows)} rows {rows}"
     )
 
 
