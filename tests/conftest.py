@@ -59,6 +59,10 @@ LIVE_TIMEOUT = 10
 # comes within milliseconds, and 3 s per failing check made a learner's first run of step 02
 # take 52 s. The live bound stays: a busy machine does slow daphne and the browser down.
 TIMEOUT = float(os.environ.get("TUTORIAL_TIMEOUT", TIMEOUT))
+# A handshake and the room's first frame keep a longer bound whatever TIMEOUT is: from step 07
+# on each one is a database query, and a check that opens 100 connections on a busy machine
+# timed out at 1 s. Only a consumer that never accepts waits this long, and it is told why.
+HANDSHAKE_TIMEOUT = max(TIMEOUT, 5)
 # How long the `long` checks keep a room quiet: past every timer an idle
 # connection meets. Channels' Redis layer waits for a message in blocking
 # pops of 5 s, under redis-py's socket_timeout (15 s in step 06's settings);
@@ -122,7 +126,9 @@ async def connect(transactional_db):
         all_headers = [(b"origin", origin.encode())] if origin else []
         communicator = WebsocketCommunicator(application, path, headers=all_headers + list(headers))
         try:
-            connected, _ = await communicator.connect(timeout=TIMEOUT)
+            connected, _ = await communicator.connect(timeout=HANDSHAKE_TIMEOUT)
+        except asyncio.TimeoutError:
+            crash = f"no answer within {HANDSHAKE_TIMEOUT} s"
         except Exception as error:  # noqa: BLE001 - any of them: the learner's application raised
             crash = f"{type(error).__name__}: {error}{where_in_step(error)}"
         else:
@@ -141,7 +147,8 @@ async def connect(transactional_db):
                 f"(and, from step 02, chat/routing.py should have a route for this path)"
             )
         if connected and hello and SENDS_CHANNEL_NAME:
-            first = await receive_json(communicator, 'connect() should first send {"channel_name": ...}')
+            first = await receive_json(communicator, 'connect() should first send {"channel_name": ...}',
+                                       timeout=HANDSHAKE_TIMEOUT)
             communicator.channel_name = first.get("channel_name")
             communicator.address = first.get("address")  # what another connection puts in "to"
             communicator.user = first.get("user")  # its own name, e.g. "anonymous-3f2a"
@@ -170,12 +177,13 @@ def where_in_step(error):
     return ""
 
 
-async def receive_json(communicator, hint="the consumer should answer every frame"):
+async def receive_json(communicator, hint="the consumer should answer every frame", timeout=None):
     """The next JSON message the consumer sends, with a hint if none comes."""
+    timeout = timeout or TIMEOUT
     try:
-        text = await communicator.receive_from(timeout=TIMEOUT)
+        text = await communicator.receive_from(timeout=timeout)
     except asyncio.TimeoutError:
-        why = f"nothing came back within {TIMEOUT} s"
+        why = f"nothing came back within {timeout} s"
     except AssertionError as error:  # the communicator's own checks of what came
         why = (f"what the consumer sent was no text frame ({error}); self.send(text_data=...) takes a "
                "str, so turn a dict into JSON with json.dumps(...) first")
