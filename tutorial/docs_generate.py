@@ -77,6 +77,8 @@ class Session:
     redis: bool = False  # start a redis-server of its own and give the server its REDIS_URL
     quiet: float = 0  # seconds the client stays connected and silent before it sends its frames
     rejoin: bool = False  # then a second client joins the room, and its first frame is shown
+    login: str = ""  # step 08 on: this user is made, logs in at /accounts/login/, and the socket carries the cookie
+    logout: bool = False  # then that user logs out (as from another tab), and the client tries once more
 
 
 SESSIONS = [
@@ -152,6 +154,13 @@ SESSIONS = [
             rejoin=True),
     Session("sync-orm-in-async-consumer", "07", "chat/consumers.py",
             "stored = await Message.objects.acreate(", "stored = Message.objects.create("),
+    # Step 08: an anonymous socket in a members_ room; alice in it, who logs out elsewhere; and the
+    # mistake the step is about, the logout signal's receiver never connected: the socket lives on.
+    Session("anonymous-in-members-room", "08", "", "", "", path="/ws/chat/members_lobby/", frames=()),
+    Session("working-08", "08", "", "", "", path="/ws/chat/members_lobby/", login="alice", logout=True),
+    Session("logout-signal-not-connected", "08", "chat/apps.py",
+            "        from . import signals  # noqa: F401\n", "        pass\n",
+            path="/ws/chat/members_lobby/", login="alice", logout=True),
 ]
 
 # Lines of the runserver console that every run prints, whatever happens.
@@ -167,8 +176,14 @@ def client_sees(port, session, path):
     from websockets.sync.client import connect
 
     seen = []
+    headers = {}
+    if session.login:
+        web = log_in(port, session.login)
+        seen.append(f"# {session.login} logs in at /accounts/login/; the handshake carries the session cookie")
+        headers = {"Cookie": f"sessionid={web.cookies['sessionid']}"}
     try:
-        with connect(f"ws://127.0.0.1:{port}{path}", origin=session.origin, open_timeout=5) as ws:
+        with connect(f"ws://127.0.0.1:{port}{path}", origin=session.origin, open_timeout=5,
+                     additional_headers=headers) as ws:
             seen.append("handshake: 101 Switching Protocols")
             if session.quiet:
                 seen.append(normalise(f"received: {ws.recv(timeout=1.5)}"))  # the room's hello
@@ -183,6 +198,18 @@ def client_sees(port, session, path):
                     seen.append(normalise(f"received: {ws.recv(timeout=1.5)}"))
             except TimeoutError:
                 seen.append("received: nothing more (waited 1.5 s)")
+            if session.logout:
+                web.post(f"http://127.0.0.1:{port}/accounts/logout/", allow_redirects=False, timeout=5,
+                         data={"csrfmiddlewaretoken": web.cookies["csrftoken"]})
+                seen.append(f"# {session.login} logs out in another tab: POST /accounts/logout/")
+                try:
+                    seen.append(normalise(f"received: {ws.recv(timeout=1.5)}"))
+                except TimeoutError:
+                    seen.append("received: nothing (waited 1.5 s)")
+                frame = '{"message": "still here?"}'
+                ws.send(frame)
+                seen.append(f"sent: {frame}")
+                seen.append(normalise(f"received: {ws.recv(timeout=1.5)}"))
         if session.rejoin:
             with connect(f"ws://127.0.0.1:{port}{path}", origin=session.origin, open_timeout=5) as ws:
                 seen.append("# a second client joins the room")
@@ -194,6 +221,20 @@ def client_sees(port, session, path):
         code = closed.rcvd.code if closed.rcvd else 1006
         seen.append(f"connection closed: code {code}")
     return seen
+
+
+def log_in(port, username):
+    """Log `username` in through the step's own login page; the requests Session holds its cookies."""
+    import requests
+
+    web = requests.Session()
+    web.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
+    web.post(f"http://127.0.0.1:{port}/accounts/login/", allow_redirects=False, timeout=5, data={
+        "username": username, "password": SESSION_PASSWORD, "csrfmiddlewaretoken": web.cookies["csrftoken"]})
+    return web
+
+
+SESSION_PASSWORD = "through-the-looking-glass"
 
 
 def server_says(log_text):
@@ -245,6 +286,12 @@ def capture_session(session):
                 # From step 07 on the chat has a table: a fresh database, migrated, as `make run` does.
                 subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
                                cwd=folder, check=True, env={k: v for k, v in os.environ.items() if k != "SQLITE_PATH"})
+            if session.login:
+                make_user = (f"from django.contrib.auth.models import User; "
+                             f"User.objects.create_user({session.login!r}, password={SESSION_PASSWORD!r})")
+                subprocess.run([sys.executable, "manage.py", "shell", "-c", make_user], cwd=folder, check=True,
+                               capture_output=True,
+                               env={k: v for k, v in os.environ.items() if k != "SQLITE_PATH"})
             if session.redis:
                 redis = services.start_redis()
                 stack.callback(redis.stop)

@@ -94,6 +94,15 @@ STEPS = [
         "/ws/chat/lobby/",
         redis=True,
     ),
+    Step(
+        "08",
+        "login",
+        "Login: who is talking, and who may",
+        "Django's login names the speaker, members_ rooms refuse anonymous sockets with 4401, "
+        "and a logout closes that user's open sockets through a per-user group.",
+        "/ws/chat/lobby/",
+        redis=True,
+    ),
 ]
 
 

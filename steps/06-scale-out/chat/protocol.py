@@ -36,6 +36,11 @@ as CloseEvent.code). Daphne does not pass a close reason on, so the event
 just before the close is where the client learns why. Both from step 02 on:
     4400 bad_room_name    the room cannot be a channel-layer group name
     4404 no_route         no WebSocket route matches the path
+From step 08 on, who the user is matters too. 4401, as HTTP's 401 means
+"log in first" (4403, like 403, would be "logged in, and still no"):
+    4401 login_required   the room is for logged-in users, and nobody is
+    4401 session_ended    the user logged out, in this tab or another: the
+                          session this socket was opened with is over
 
 Above daphne's own limit (1 MiB) the frame never reaches the consumer:
 daphne drops the connection without a close frame, so the client sees 1006.
@@ -55,6 +60,7 @@ MAX_FRAME_BYTES = 4 * 1024
 
 BAD_ROOM_NAME = 4400
 NO_ROUTE = 4404
+LOGIN_REQUIRED = 4401  # step 08 on
 
 
 class ProtocolError(Exception):

@@ -1,0 +1,302 @@
+"""Step 08, login: who is talking, and who may.
+
+Django's own login and logout views name the speaker; a room whose name starts with "members_"
+refuses an anonymous socket (an error event, then close code 4401); and since AuthMiddlewareStack
+reads the session only at the handshake, a logout must close that user's open sockets itself: a
+per-user group and a "session.ended" event, sent from the user_logged_out signal.
+
+In process, users and sessions live in pytest-django's test database. Live, a user is made in the
+session's shared SQLite file (conftest's live_database) and logs in through the real login page.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ANONYMOUS, LIVE_TIMEOUT, STEP_DIR, receive_close, receive_json, recv_close, recv_json, ws_open
+
+LOGIN_REQUIRED = 4401
+PASSWORD = "through-the-looking-glass"
+
+
+def user_cookie(django_user_model, name):
+    """A logged-in user of the test database: (the Client that holds its session, its Cookie header)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(django_user_model.objects.create_user(name, password=PASSWORD))
+    return client, f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def layer_groups():
+    """The in-process layer's groups: {group name: channels in it}."""
+    from channels.layers import get_channel_layer
+
+    return {name: set(members) for name, members in getattr(get_channel_layer(), "groups", {}).items()}
+
+
+async def closed_with(communicator, error, hint):
+    """The error event, then the close code, that a refused or ended socket should get."""
+    first = await receive_json(communicator, hint)
+    assert first.get("error") == error, f'the socket got {first} where {{"error": "{error}", ...}} belongs: {hint}'
+    code = await receive_close(communicator, hint)
+    assert code == LOGIN_REQUIRED, (
+        f"the socket closed with {code}: {error} closes with 4401 (protocol.LOGIN_REQUIRED, chat/protocol.py), "
+        "the code a page can tell from a bad room (4400): log in, then come back"
+    )
+
+
+# ---------------------------------------------------------------- in process: the pages
+
+
+def test_login_and_logout_are_djangos_own_views(client):
+    from django.contrib.auth import views
+    from django.urls import Resolver404, resolve
+
+    for name, view in (("/accounts/login/", views.LoginView), ("/accounts/logout/", views.LogoutView)):
+        try:
+            found = resolve(name).func
+        except Resolver404:
+            found = None
+        assert getattr(found, "view_class", None) is view, (
+            f"{name} should be Django's own {view.__name__}: "
+            'path("accounts/", include("django.contrib.auth.urls")) in mysite/urls.py'
+        )
+    page = client.get("/accounts/login/?next=/chat/members_lobby/")
+    assert page.status_code == 200, (
+        f"the login page answered {page.status_code}: LoginView renders registration/login.html, which this "
+        "step writes (chat/templates/registration/login.html)"
+    )
+    assert b'name="next" value="/chat/members_lobby/"' in page.content, (
+        "the login form should carry ?next= on, in a hidden input, so that the learner lands back in the room"
+    )
+
+
+def test_every_page_links_to_login_or_logs_out_with_a_post(client, django_user_model):
+    page = client.get("/chat/lobby/").content.decode()
+    assert '/accounts/login/?next=/chat/lobby/' in page, (
+        "an anonymous visitor's room page should link to the login page, with ?next= back to the room: "
+        "the account bar in chat/templates/chat/base.html shows once the URL named \"login\" exists"
+    )
+    client.force_login(django_user_model.objects.create_user("alice", password=PASSWORD))
+    page = client.get("/chat/").content.decode()
+    assert 'action="/accounts/logout/"' in page and 'method="post"' in page, (
+        "a logged-in user's pages should log out with a small POST form (and its {% csrf_token %}): Django's "
+        "LogoutView refuses a GET since Django 5"
+    )
+
+
+# ---------------------------------------------------------------- in process: names and rooms
+
+
+@pytest.mark.regression("from step 02 on a logged-in user is named by the session; step 08 lets them log in")
+async def test_a_logged_in_user_is_named_by_the_session(connect, django_user_model):
+    from asgiref.sync import sync_to_async
+
+    _, cookie = await sync_to_async(user_cookie)(django_user_model, "alice")
+    alice = await connect("/ws/chat/lobby/", headers=[(b"cookie", cookie)])
+    assert alice.user == "alice", (
+        f'the socket of a logged-in user was named {alice.user!r}: connect() names it scope["user"].username, '
+        "which AuthMiddlewareStack (mysite/asgi.py) loaded from the session cookie"
+    )
+    # A frame that claims another name changes nothing: names come from the session, never the client.
+    await alice.send_to(text_data=json.dumps({"message": "who am I?", "user": "admin"}))
+    heard = await receive_json(alice, "the room should echo alice's message")
+    assert heard.get("user") == "alice", (
+        f"a frame that said \"user\": \"admin\" came back as {heard.get('user')!r}: the consumer must take the name "
+        "from scope[\"user\"], never from the frame"
+    )
+
+
+@pytest.mark.regression("an open room took anonymous sockets in every step before; step 08 keeps that")
+async def test_an_open_room_still_takes_anonymous_sockets(connect):
+    anonymous = await connect("/ws/chat/lobby/")
+    assert ANONYMOUS.fullmatch(anonymous.user or ""), (
+        f"an anonymous socket in an open room was named {anonymous.user!r}: keep anonymous-xxxx there"
+    )
+
+
+async def test_a_members_room_refuses_an_anonymous_socket_with_4401(connect, django_user_model):
+    from asgiref.sync import sync_to_async
+
+    anonymous = await connect("/ws/chat/members_lobby/", hello=False)
+    await closed_with(anonymous, "login_required",
+                      'a room named members_... is for logged-in users: connect() should accept, send '
+                      '{"error": "login_required", ...} and close with 4401 (chat/consumers.py)')
+    joined = [name for name, members in layer_groups().items() if members]
+    assert joined == [], (
+        f"a refused socket is still in the groups {joined}: refuse it before any group_add, so that it hears "
+        "nothing of the room"
+    )
+    _, cookie = await sync_to_async(user_cookie)(django_user_model, "alice")
+    alice = await connect("/ws/chat/members_lobby/", headers=[(b"cookie", cookie)])
+    await alice.send_to(text_data=json.dumps({"message": "members only"}))
+    heard = await receive_json(alice, "a logged-in user should chat in a members_ room")
+    assert (heard.get("user"), heard.get("message")) == ("alice", "members only"), heard
+
+
+# ---------------------------------------------------------------- in process: logout ends the sockets
+
+
+async def test_logout_closes_every_socket_of_that_user_and_no_one_elses(connect, django_user_model):
+    from asgiref.sync import sync_to_async
+
+    alice_client, alice = await sync_to_async(user_cookie)(django_user_model, "alice")
+    _, bob = await sync_to_async(user_cookie)(django_user_model, "bob")
+    tabs = [await connect(path, headers=[(b"cookie", alice)]) for path in ("/ws/chat/lobby/", "/ws/chat/members_x/")]
+    bobs = await connect("/ws/chat/lobby/", headers=[(b"cookie", bob)])
+    # The logout view, as the page's form posts it: a sync view, in a thread, that sends the signal.
+    answer = await sync_to_async(alice_client.post)("/accounts/logout/")
+    assert answer.status_code == 302, f"POST /accounts/logout/ answered {answer.status_code}, not a redirect"
+    for tab in tabs:
+        await closed_with(tab, "session_ended",
+                          "a logout should close every socket of that user: chat/signals.py's user_logged_out "
+                          'receiver sends {"type": "session.ended"} to the user\'s group ("user_<id>"), which each '
+                          "of their sockets joined in connect(); session_ended() sends the error, then closes")
+    await bobs.send_to(text_data=json.dumps({"message": "still here"}))
+    heard = await receive_json(bobs, "another user's socket should stay open when alice logs out")
+    assert heard.get("message") == "still here", heard
+    left = {name: members for name, members in layer_groups().items() if name.startswith("user_") and members}
+    assert len(left) == 1, (
+        f"after alice's logout the user groups are {left}: session_ended() should leave the user's group and the "
+        "room's, so that only bob's socket is left in one"
+    )
+
+
+# ---------------------------------------------------------------- in process: the origin check
+
+
+@pytest.mark.regression("AllowedHostsOriginValidator refuses it from step 02 on; with a login it matters most")
+async def test_a_foreign_page_cannot_ride_the_session_cookie_into_a_room(connect, django_user_model):
+    from asgiref.sync import sync_to_async
+
+    _, cookie = await sync_to_async(user_cookie)(django_user_model, "alice")
+    rider = await connect("/ws/chat/members_lobby/", origin="http://evil.example", headers=[(b"cookie", cookie)],
+                          accepted=False)
+    assert not rider.accepted, (
+        "a handshake from another site's page, carrying alice's session cookie (browsers send it), was accepted: "
+        "keep AllowedHostsOriginValidator outermost in mysite/asgi.py, so that the cookie is never even read"
+    )
+    joined = [name for name, members in layer_groups().items() if members]
+    assert joined == [], f"the refused handshake joined {joined}"
+
+
+# ---------------------------------------------------------------- live: one server, then two on Redis
+
+
+@pytest.fixture(scope="session")
+def live_user(live_database):
+    """A user "alice" in the live servers' database, with the password PASSWORD."""
+    script = ("from django.contrib.auth.models import User; "
+              f"User.objects.filter(username='alice').exists() or User.objects.create_user('alice', password='{PASSWORD}')")
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=STEP_DIR,
+                          env={**os.environ, **live_database}, capture_output=True, text=True)
+    assert done.returncode == 0, f"could not make a user: {done.stderr[-1500:]}"
+    return "alice"
+
+
+def log_in(live, username):
+    """Log in through the real login page, as a browser does; return the requests Session with its cookies."""
+    import requests
+
+    session = requests.Session()
+    page = session.get(f"{live.url}/accounts/login/", timeout=LIVE_TIMEOUT)
+    if page.status_code != 200 or "csrftoken" not in session.cookies:
+        pytest.fail(f"GET /accounts/login/ answered {page.status_code}, with no login form: add Django's own views, "
+                    'path("accounts/", include("django.contrib.auth.urls")), to mysite/urls.py')
+    answer = session.post(f"{live.url}/accounts/login/", timeout=LIVE_TIMEOUT, allow_redirects=False, data={
+        "username": username, "password": PASSWORD, "next": "/chat/",
+        "csrfmiddlewaretoken": session.cookies["csrftoken"],
+    })
+    assert answer.status_code == 302 and "sessionid" in session.cookies, (
+        f"logging in at /accounts/login/ answered {answer.status_code}: LoginView (mysite/urls.py) with "
+        "registration/login.html's form should log alice in"
+    )
+    return session
+
+
+def log_out(live, session):
+    answer = session.post(f"{live.url}/accounts/logout/", timeout=LIVE_TIMEOUT, allow_redirects=False,
+                          data={"csrfmiddlewaretoken": session.cookies["csrftoken"]})
+    assert answer.status_code == 302, f"POST /accounts/logout/ answered {answer.status_code}"
+
+
+def cookie_of(session):
+    return {"Cookie": f"sessionid={session.cookies['sessionid']}"}
+
+
+async def test_live_a_members_room_refuses_anonymous_with_4401(server):
+    async with ws_open(server, "/ws/chat/members_live/", hello=False) as ws:
+        first = await recv_json(ws, 'an anonymous socket in a members_ room should be told {"error": "login_required"}')
+        assert first.get("error") == "login_required", first
+        close = await recv_close(ws, "then the server should close it with 4401")
+    assert close is not None and close.code == LOGIN_REQUIRED, (
+        f"the close was {close}: daphne passes the consumer's code on, so 4401 should reach the client"
+    )
+    server.assert_no_traceback()
+
+
+async def test_live_a_foreign_origin_with_the_cookie_gets_403(server, live_user):
+    import websockets
+
+    session = log_in(server, live_user)
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with ws_open(server, "/ws/chat/members_live/", origin="http://evil.example",
+                           additional_headers=cookie_of(session)):
+            pass
+    assert refused.value.response.status_code == 403, (
+        "another site's handshake, with alice's valid session cookie, should be refused with 403 before any "
+        "consumer runs (AllowedHostsOriginValidator, mysite/asgi.py)"
+    )
+
+
+@pytest.fixture(scope="module")
+def two_on_redis(redis_server, start_server):
+    """Two daphne processes of the step on one Redis and one SQLite file (sessions included)."""
+    return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
+
+
+async def test_logout_on_one_process_closes_the_socket_on_another(two_on_redis, live_user):
+    first, second = two_on_redis
+    session = log_in(first, live_user)
+    async with ws_open(second, "/ws/chat/members_far/", additional_headers=cookie_of(session)) as ws:
+        assert ws.user == "alice", f"the socket on the second process was named {ws.user!r}, not alice"
+        log_out(first, session)
+        ended = await recv_json(ws, "a logout on the first process should reach alice's socket on the second: the "
+                                    "signal's group_send goes through Redis to the user's group")
+        assert ended.get("error") == "session_ended", ended
+        close = await recv_close(ws, "after session_ended the server should close the socket")
+    assert close is not None and close.code == LOGIN_REQUIRED, f"the close was {close}, where 4401 belongs"
+    for live in two_on_redis:
+        live.assert_no_traceback()
+
+
+# ---------------------------------------------------------------- in the browser
+
+
+@pytest.mark.browser
+def test_the_page_explains_a_refusal_and_a_logout_in_another_tab(open_page, live_user):
+    room = open_page("/chat/members_page/")
+    room.wait_for_event("4401", "an anonymous page in a members_ room should see close code 4401")
+    notice = room.find("login-notice")
+    assert notice.is_displayed() and "logged-in" in notice.text, (
+        "the page should say why the room closed, above the room, not only in the event log "
+        "(#login-notice in chat/templates/chat/room.html, shown on login_required)"
+    )
+    room.find("login-again").click()
+    room.find("id_username").send_keys(live_user)
+    room.find("id_password").send_keys(PASSWORD)
+    room.find("login-submit").click()
+    room.wait_for(lambda: room.driver.current_url.endswith("/chat/members_page/"),
+                  "after logging in, ?next= should bring the browser back to the room")
+    room.wait_for(lambda: room.text("user-name") == "alice", "back in the room, the page should be alice's")
+    other = open_page("/chat/lobby/")
+    other.find("logout").click()
+    room.wait_for_event("session_ended", "a logout in another tab should close this tab's socket too")
+    room.wait_for_event("4401", "the socket should close with 4401 after session_ended")
+    assert "logged out" in room.find("login-notice").text, "the page should say that the logout closed it"
+    assert not room.run("return !!document.getElementById('logout')"), "the account bar should no longer offer a logout"
+    assert room.console_errors() == [], f"the page logged errors: {room.console_errors()}"
+
