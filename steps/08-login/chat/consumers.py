@@ -69,8 +69,9 @@ def user_group(user):
 # on daphne's event loop instead: whenever one awaits, the others run.
 # (Channels still passes each event through that thread for a moment, to
 # close stale database connections, but no handler runs or waits there.)
-# The price: nothing in them may block, so no time.sleep() and no ORM
-# query unless it is wrapped in database_sync_to_async.
+# The price: nothing in them may block, so no time.sleep(), and the ORM
+# only through its async methods (acreate, async for) or
+# database_sync_to_async (chat/models.py shows both).
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         # The scope is the connection's request: path, headers, user, and
@@ -143,7 +144,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # What was said before, oldest first, in this same first frame, so
             # that it comes before anything new. Text only: the page shows it
             # with textContent, as it shows live messages.
-            "history": [message.as_event(reader=self.username) for message in history],
+            "history": [message.as_event() for message in history],
         }
         await self.send(text_data=json.dumps(hello))
 

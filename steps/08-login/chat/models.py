@@ -32,18 +32,9 @@ class Message(models.Model):
     def __str__(self):
         return f"{self.room} {self.author}: {self.text[:40]}"
 
-    def as_event(self, reader):
-        """What the browser is sent for this message in a room's history: text fields only.
-
-        "own" when the reader's name wrote it: a logged-in user's earlier messages. (An
-        anonymous name is new with each connection, so its history is never its own.)
-        """
-        return {
-            "user": self.author,
-            "message": self.text,
-            "sent_at": self.sent_at.isoformat(),
-            "own": self.author == reader,
-        }
+    def as_event(self):
+        """What the browser is sent for this message in a room's history: text fields only."""
+        return {"user": self.author, "message": self.text, "sent_at": self.sent_at.isoformat()}
 
 
 async def room_history(room_name):
