@@ -6,8 +6,8 @@ from django.urls import include, path
 urlpatterns = [
     path("chat/", include("chat.urls")),
     # Step 08: login/, logout/ and the password pages, named "login" and
-    # "logout", with Django's views. Only login.html is ours to write
-    # (chat/templates/registration/login.html).
+    # "logout", with Django's views. Django ships no template for them:
+    # chat/templates/registration/login.html is the login page's.
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]
