@@ -188,7 +188,7 @@ def bench_job():
         # The plot is drawn where `make bench-setup` has installed matplotlib (as CI does).
         plotted = (Path(out) / "bench.png").is_file() or not importlib.util.find_spec("matplotlib")
     measured = {row["variant"] for row in rows}
-    wanted = {"04", "05", "bare"} | ({"06x1", "06x2"} if services.redis_binary() else set())
+    wanted = {"04", "05", "07", "bare"} | ({"06x1", "06x2"} if services.redis_binary() else set())
     ok = done.returncode == 0 and wanted <= measured and plotted
     title = f"bench: a tiny run {'measured' if ok else 'FAILED to measure'} " \
             f"{', '.join(sorted(measured)) or 'nothing'} ({time.monotonic() - started:.1f} s)"
