@@ -6,6 +6,8 @@ Each variant is served on loopback and driven by this one load client:
     05 async       steps/05-async, daphne, an async consumer, the in-memory layer
     06 Redis x1    steps/06-scale-out, one daphne on a Redis channel layer
     06 Redis x2    the same with two daphne processes, the clients split between them
+    07 history     steps/07-history, daphne, in-memory like 05, and every room message
+                   stored in SQLite before it is sent: 07 beside 05 is what the write costs
     bare           the same room protocol on the bare websockets library (tutorial/bare_chat.py)
 
 For N clients in one room it measures: the time for all N to connect (each
@@ -14,7 +16,8 @@ steady load well below saturation (the same deliveries per second for all);
 deliveries per second in a burst from several senders; the servers' CPU time
 (daphne and redis-server, from /proc) per delivered message in that burst;
 and lost messages: how many fewer arrived than were expected, per phase (a count, so
-a duplicate would hide a loss). The bursts stay within the channel
+a duplicate would hide a loss). For a variant with a database, the rows stored
+afterwards, to compare with the messages sent. The bursts stay within the channel
 layer's capacity (1000 a channel), as the steps' own checks do.
 
     python -m tutorial.bench                         # N = 10, 100, 500; writes docs/assets/bench/
@@ -27,6 +30,7 @@ import contextlib
 import json
 import os
 import platform
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -51,6 +55,7 @@ class Variant:
     step: str | None  # None: the bare websockets server
     processes: int = 1
     redis: bool = False
+    database: bool = False  # a fresh, migrated SQLite file for each run (steps 07 on)
 
 
 VARIANTS = [
@@ -58,6 +63,7 @@ VARIANTS = [
     Variant("05", "05 async, in-memory", "05"),
     Variant("06x1", "06 Redis, 1 process", "06", redis=True),
     Variant("06x2", "06 Redis, 2 processes", "06", processes=2, redis=True),
+    Variant("07", "07 history, in-memory", "07", database=True),
     Variant("bare", "bare websockets (ceiling)", None),
 ]
 
@@ -85,29 +91,54 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime and stime, fields 14 and 15
 
 
+def fresh_database(variant, env, logs):
+    """A new SQLite file with the step's tables, so that no run reads rows of an earlier one."""
+    path = Path(logs) / f"{variant.key}.sqlite3"
+    for old in Path(logs).glob(f"{path.name}*"):  # the file, and its -wal and -shm
+        old.unlink()
+    env["SQLITE_PATH"] = str(path)
+    done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+                          cwd=find(variant.step).folder, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"manage.py migrate failed for {variant.label}:\n{(done.stdout + done.stderr)[-2000:]}")
+    return path
+
+
+def stored_rows(database, room):
+    """How many messages the room has in the database: one row for each message it was sent."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)) as db:
+        return db.execute("SELECT COUNT(*) FROM chat_message WHERE room = ?", [room]).fetchone()[0]
+
+
 @contextlib.contextmanager
 def serving(variant, redis, logs):
-    """Start the variant's server processes; yield (ports, pids whose CPU counts); stop them."""
+    """Start the variant's server processes; yield (ports, pids whose CPU counts, database or None);
+    stop them."""
     processes, ports = [], []
     (Path(logs) / "bench_settings.py").write_text("from mysite.settings import *  # noqa\n"
                                                   "CHAT_FRAME_BUDGET = None\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE", "SQLITE_PATH")}
+    if variant.step is None:
+        env["PYTHONPATH"] = str(ROOT)
+    else:
+        # The step's own settings, with the per-connection frame budget lifted:
+        # the bursts measure the server's fan-out, not the flood control.
+        env.update(DJANGO_SETTINGS_MODULE="bench_settings", PYTHONPATH=f"{logs}:{find(variant.step).folder}")
+        if variant.redis:
+            env["REDIS_URL"] = redis.url
+    database = fresh_database(variant, env, logs) if variant.database else None
     try:
         for index in range(variant.processes):
             port = free_port()
-            env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
             if variant.step is None:
                 command, cwd = [sys.executable, "-m", "tutorial.bare_chat", str(port)], ROOT
-                env["PYTHONPATH"] = str(ROOT)
             else:
-                folder = find(variant.step).folder
+                # daphne drops a handshake that takes over 5 s (--websocket_connect_timeout).
+                # On a busy machine, 500 joins at once can take longer; the benchmark waits
+                # as long as its client does (60 s) and reports the time instead of dying.
                 command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                           "mysite.asgi:application"]
-                cwd = folder
-                # The step's own settings, with the per-connection frame budget lifted:
-                # the bursts measure the server's fan-out, not the flood control.
-                env.update(DJANGO_SETTINGS_MODULE="bench_settings", PYTHONPATH=f"{logs}:{folder}")
-                if variant.redis:
-                    env["REDIS_URL"] = redis.url
+                           "--websocket_connect_timeout", "60", "mysite.asgi:application"]
+                cwd = find(variant.step).folder
             log_path = Path(logs) / f"{variant.key}-{index}.log"
             with open(log_path, "w") as log:
                 process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -116,7 +147,7 @@ def serving(variant, redis, logs):
                 raise RuntimeError(f"the server did not start:\n{Path(log_path).read_text()[-2000:]}")
             ports.append(port)
         pids = [process.pid for process in processes] + ([redis.process.pid] if variant.redis else [])
-        yield ports, pids
+        yield ports, pids, database
     finally:
         for process in processes:
             stop(process)
@@ -228,6 +259,10 @@ async def measure(variant, ports, pids, n, plan, room):
         "burst_messages": senders * each, "burst_senders": senders, "bursts": repeat + 1,
         "deliveries_per_s": counts.burst / burst_seconds,
         "cpu_us_per_delivery": 1e6 * cpu / counts.burst if counts.burst else None,
+        # The same CPU time per message posted: a delivery's cost times N, plus what a
+        # message costs once whatever the room's size (from step 07, its INSERT).
+        "cpu_us_per_message": 1e6 * cpu / ((repeat + 1) * senders * each),
+        "sent": 1 + messages + (repeat + 1) * senders * each,  # warm-up, steady and burst messages
         "lost": steady_lost + expected - counts.burst,
         "expected": messages * n + expected,
     }
@@ -286,6 +321,8 @@ def report(results, plan, info, seconds):
         ("05 async vs bare, CPU per delivery", ratio(results, "05", "bare", middle, "cpu_us_per_delivery"), "x"),
         ("06 Redis, 2 processes vs 1, burst deliveries/s",
          ratio(results, "06x2", "06x1", middle, "deliveries_per_s"), "x"),
+        ("07 history vs 05, burst deliveries/s", ratio(results, "07", "05", middle, "deliveries_per_s"), "x"),
+        ("07 history vs 05, CPU per delivery", ratio(results, "07", "05", middle, "cpu_us_per_delivery"), "x"),
     ]
     lines += ["", f"At N = {middle}:", ""]
     lines += [f"- {name}: {number(value, 2)}{unit if value is not None else ''}" for name, value, unit in checks]
@@ -294,6 +331,10 @@ def report(results, plan, info, seconds):
         f"{variant.label} {number(p99.get(variant.key))} ms" for variant in VARIANTS if variant.key in p99))
     lines.append(f"- lost, all variants and sizes: {sum(r['lost'] for r in results)} "
                  f"of {sum(r['expected'] for r in results):,} deliveries")
+    stored = [r for r in results if "stored" in r]
+    if stored:
+        lines.append(f"- rows stored, all sizes: {sum(r['stored'] for r in stored):,} "
+                     f"of {sum(r['sent'] for r in stored):,} messages sent")
     lines += [
         "",
         f"Steady load: {plan.steady_rate} deliveries per second for every N ({plan.steady_seconds:g} s, one "
@@ -301,7 +342,8 @@ def report(results, plan, info, seconds):
         f"{plan.burst_deliveries:,} deliveries from at most {plan.burst_most} messages (the channel layer's "
         f"capacity), repeated (at most {plan.most_bursts} times) until the servers have used "
         f"{plan.enough_cpu:g} s of CPU, so that /proc's 10 ms ticks can count it. Server CPU: the daphne "
-        "processes (and redis-server for 06) during the bursts. Lost: of all the deliveries expected, "
+        "processes (and redis-server for 06) during the bursts; 07's SQLite runs inside daphne, so its "
+        "CPU is counted too. Lost: of all the deliveries expected, "
         "counted one by one. One load client (one Python process) drives every variant, so the ceiling's "
         "deliveries per second are as much the client's limit as the server's.",
         "",
@@ -351,14 +393,20 @@ async def run_all(plan, variants, logs):
     results = []
     try:
         for index, variant in enumerate(variants):
-            with serving(variant, redis, logs) as (ports, pids):
+            with serving(variant, redis, logs) as (ports, pids, database):
                 for n in plan.sizes:
-                    result = await measure(variant, ports, pids, n, plan, room=f"bench{index}n{n}")
+                    # A room of its own for each N: with a database, every join's history
+                    # query finds the room empty, as it did for the first size.
+                    room = f"bench{index}n{n}"
+                    result = await measure(variant, ports, pids, n, plan, room)
+                    if database:
+                        result["stored"] = stored_rows(database, room)
                     results.append(result)
                     print(f"{variant.label:28} N={n:<4} connect {result['connect_s']:6.2f} s  "
                           f"p50 {number(result['p50_ms']):>6} ms  p99 {number(result['p99_ms']):>6} ms  "
                           f"burst {number(result['deliveries_per_s'], 0):>7}/s  "
-                          f"cpu {number(result['cpu_us_per_delivery']):>6} µs  lost {result['lost']}", flush=True)
+                          f"cpu {number(result['cpu_us_per_delivery']):>6} µs  lost {result['lost']}"
+                          + (f"  stored {result['stored']} of {result['sent']}" if database else ""), flush=True)
     finally:
         if redis:
             redis.stop()

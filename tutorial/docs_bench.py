@@ -7,21 +7,26 @@ table. It names the figure in docs/assets/bench/results.json instead, between do
     {{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s }}  1.7×
     {{ bench 06x2@500.deliveries_per_s / 06x1@500.deliveries_per_s | times }}   2.4 times
     {{ bench 06x1@100.deliveries_per_s / 05@100.deliveries_per_s | about }}     about
+    {{ bench 07@10.cpu_us_per_message - 05@10.cpu_us_per_message }}              210 µs
+    {{ bench (07@10.cpu_us_per_message - 05@10.cpu_us_per_message) / 05@100.cpu_us_per_message | percent }}  5.2%
     {{ bench sum(*@*.expected) }}                                  580,000
     {{ bench 05@*.deliveries_per_s > 04@*.deliveries_per_s }}      (nothing: a claim the build checks)
 
 A path starts with rows of results.json, VARIANT@N: a variant's key ("04", "05", "06x1",
-"06x2", "bare") and the number of clients in the room. Either may be a comma-separated list,
+"06x2", "07", "bare") and the number of clients in the room. Either may be a comma-separated list,
 or * for all of them; such a path names several values, one per row. A path may instead start
 with a top-level key ("plan.steady_rate", "machine.versions.channels"). Dots then go down into
 the row; a value that is a dict with a "median" counts as its median. A name (a version) is
 shown as it is.
 
-- A figure is a path, `A / B`, or sum(), min() or max() of a path that names several values.
-  Its unit comes from the last key's name: _ms, _us (µs), _per_s and _rate (/s), _s; two
-  values with the same unit divide into a ratio (×). After a `|`, another form: `bare` (the
-  number alone), `times` ("2.4 times"), `about` (words for a comparison: "about", "about
-  twice", "about half", or "1.7 times", to be followed by "as many as" or "as fast as").
+- A figure is a path, `A / B`, `A - B`, or sum(), min() or max() of a path that names several
+  values. Its unit comes from the last key's name: _ms, _us (µs), _per_s and _rate (/s), _s;
+  two values with the same unit divide into a ratio (×), and subtract only when they have the
+  same unit. A difference divided is written in parentheses, `(A - B) / C`, so that nobody
+  has to remember which goes first. After a `|`, another form: `bare` (the number alone),
+  `times` ("2.4 times"), `percent` (a ratio as "5.2%"), `about` (words for a comparison:
+  "about", "about twice", "about half", or "1.7 times", to be followed by "as many as" or
+  "as fast as").
 - A claim is `A < B` (or >, <=, >=, ==), where B may also be a plain number. It is written as
   nothing; when it is false, the build fails. Sides that each name several values are paired
   row by row. Put a claim beside the words it stands for ("faster", "under", "none").
@@ -162,13 +167,33 @@ def term(text, data):
     return path(text, data)
 
 
-def expression(text, data):
-    parts = re.split(r"\s/\s", text)
+def difference(text, data):
+    """A term, or `A - B` of two in one unit: how much one variant costs more than another."""
+    text = text.strip()
+    if text.startswith("(") and text.endswith(")"):
+        text = text[1:-1].strip()
+    parts = re.split(r"\s-\s", text)
     if len(parts) == 1:
         return term(text, data)
     if len(parts) > 2:
-        raise FigureError(f"`{text}`: one division at most")
+        raise FigureError(f"`{text}`: one subtraction at most")
     a, b = term(parts[0], data).numbers(text), term(parts[1], data).numbers(text)
+    if a.unit != b.unit:
+        raise FigureError(f"`{text}` subtracts {b.unit or 'a count'} from {a.unit or 'a count'}")
+    return Values({key: x - y for key, x, y in pair(a, b, text)}, a.unit, a.whole and b.whole)
+
+
+def expression(text, data):
+    parts = re.split(r"\s/\s", text)
+    if len(parts) == 1:
+        return difference(text, data)
+    if len(parts) > 2:
+        raise FigureError(f"`{text}`: one division at most")
+    for part in parts:
+        part = part.strip()
+        if re.search(r"\s-\s", part) and not (part.startswith("(") and part.endswith(")")):
+            raise FigureError(f"`{text}`: put a difference that is divided in parentheses, (A - B) / C")
+    a, b = difference(parts[0], data).numbers(text), difference(parts[1], data).numbers(text)
     if a.unit == b.unit:
         unit = "×"
     elif b.unit is None:
@@ -206,9 +231,11 @@ def figure(text, data):
         raise FigureError(f"`{text} | {form}`: only a ratio (A / B of the same unit) can be said in words")
     if form == "times":
         return f"{significant(value)} times"
+    if form == "percent":
+        return f"{significant(100 * value)}%"
     if form == "about":
         return about(value)
-    raise FigureError(f"`| {form}`: the forms are bare, times and about")
+    raise FigureError(f"`| {form}`: the forms are bare, times, percent and about")
 
 
 def claim(text, data, operator):
