@@ -221,8 +221,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.user.is_authenticated:
             # An anonymous name is drawn per tab and has no group: nobody
             # could answer it, so anonymous tabs neither send nor receive these.
-            error = protocol.ProtocolError("bad_recipient", "direct messages are between logged-in users: log in first")
-            await self.send(text_data=error.as_json())
+            detail = "direct messages are between logged-in users: log in first"
+            await self.send(text_data=protocol.ProtocolError("bad_recipient", detail).as_json())
             return
         # One query, for the id that the group is named after. Only a user
         # who exists: a made-up name gets an answer, and no group is made.
