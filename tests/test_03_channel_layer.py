@@ -45,6 +45,7 @@ async def test_connection_is_told_its_own_name(connect):
     assert first.user != second.user, "two connections should be told two names"
 
 
+@pytest.mark.until("08")  # step 09: "to" is a username, and no address is given out
 async def test_connection_is_told_its_signed_address(connect):
     from chat import protocol
 
@@ -84,6 +85,7 @@ async def test_a_type_with_no_handler_stops_the_consumer(connect):
         await communicator.wait(timeout=TIMEOUT)
 
 
+@pytest.mark.until("08")  # step 09: "to" is a username, and no address is given out
 async def test_direct_message_reaches_only_its_recipient(connect):
     alice, bob, carol = [await connect(ROOM) for _ in range(3)]
     await alice.send_to(text_data=json.dumps({"message": "psst", "to": bob.address}))
@@ -130,6 +132,7 @@ async def test_a_raw_channel_name_is_not_an_address(connect):
     assert await bob.receive_nothing(timeout=0.3), "the channel named without a signature got the message"
 
 
+@pytest.mark.until("08")  # step 09: "to" is a username, and no address is given out
 async def test_an_address_from_another_room_is_refused(connect):
     lobby, kitchen = await connect(ROOM), await connect("/ws/chat/kitchen/")
     await kitchen.send_to(text_data=json.dumps({"message": "hi", "to": lobby.address}))
@@ -157,6 +160,7 @@ async def test_made_up_recipients_leave_nothing_in_the_layer(connect):
     )
 
 
+@pytest.mark.until("08")  # step 09: "to" is a username, and no address is given out
 async def test_full_recipient_gets_recipient_busy(connect):
     from channels.layers import get_channel_layer
 
@@ -218,6 +222,7 @@ async def test_a_send_after_the_client_left_is_dropped():
         )
 
 
+@pytest.mark.until("08")  # step 09: "to" is a username, and no address is given out
 def test_room_page_shows_its_address_and_sends_to(client):
     page = client.get("/chat/lobby/").content.decode()
     for element_id, why in [("channel-name", "the connection's channel name"),
@@ -236,6 +241,7 @@ def test_room_page_shows_its_address_and_sends_to(client):
     )
 
 
+@pytest.mark.until("08")  # step 09: "to" is a username, and no address is given out
 async def test_direct_message_over_daphne(server, ws_connect):
     async with ws_connect(ROOM) as alice, ws_connect(ROOM) as bob:
         await alice.send(json.dumps({"message": "over the wire", "to": bob.address}))
@@ -261,6 +267,7 @@ async def test_two_tabs_of_one_user_each_know_their_own_messages(connect, alice_
     assert got.get("own") is True, f'the sender\'s copy should say "own": true: {got}'
 
 
+@pytest.mark.until("08")  # step 09: "to" is a username, and no address is given out
 @pytest.mark.browser
 def test_two_windows_send_each_other_direct_messages(open_page):
     alice, bob = open_page("/chat/lobby/"), open_page("/chat/lobby/")

@@ -79,6 +79,8 @@ class Session:
     rejoin: bool = False  # then a second client joins the room, and its first frame is shown
     login: str = ""  # step 08 on: this user is made, logs in at /accounts/login/, and the socket carries the cookie
     logout: bool = False  # then that user logs out (as from another tab), and the client tries once more
+    command: tuple = ()  # step 09: `manage.py` arguments run in a process of their own while the client listens
+    both: bool = False  # with redis: a second server on the same Redis, with a client of its own
 
 
 SESSIONS = [
@@ -154,6 +156,15 @@ SESSIONS = [
             rejoin=True),
     Session("sync-orm-in-async-consumer", "07", "chat/consumers.py",
             "stored = await Message.objects.acreate(", "stored = Message.objects.create("),
+    # Step 09: the announce command, a process of its own, as the lesson goes: on the in-memory
+    # layer it refuses (exit 3); with the check taken out it "sends" and nobody hears; on Redis
+    # the sockets of two server processes both hear it.
+    Session("announce-in-memory", "09", "", "", "", frames=(), command=("announce", "lobby", "doors close at six")),
+    Session("announce-in-memory-unchecked", "09", "chat/management/commands/announce.py",
+            "        if layer_is_in_memory():\n", "        if False:  # the in-memory check, taken out\n",
+            frames=(), command=("announce", "lobby", "doors close at six")),
+    Session("announce-on-redis", "09", "", "", "", frames=(), redis=True, both=True,
+            command=("announce", "lobby", "doors close at six")),
     # Step 08: an anonymous socket in a members_ room; alice in it, who logs out elsewhere; and the
     # mistake the step is about, the logout signal's receiver never connected: the socket lives on.
     Session("anonymous-in-members-room", "08", "", "", "", path="/ws/chat/members_lobby/", frames=()),
@@ -170,11 +181,14 @@ BANNER = re.compile(
 )
 
 
-def client_sees(port, session, path):
-    """What a WebSocket client experiences: the handshake's answer, the frames back, the close."""
+def client_sees(port, session, path, folder=None, env=(), second=None):
+    """What a WebSocket client experiences: the handshake's answer, the frames back, the close.
+    With a command, it runs in `folder` with `env` while the client (and one on `second`) listen."""
     from websockets.exceptions import ConnectionClosed, InvalidStatus
     from websockets.sync.client import connect
 
+    if session.command:
+        return command_heard(port, session, path, folder, env, second)
     seen = []
     headers = {}
     if session.login:
@@ -220,6 +234,38 @@ def client_sees(port, session, path):
     except ConnectionClosed as closed:
         code = closed.rcvd.code if closed.rcvd else 1006
         seen.append(f"connection closed: code {code}")
+    return seen
+
+
+def command_heard(port, session, path, folder, env, second):
+    """Clients in the room (one per server), a `manage.py` command in its own process, what each client hears."""
+    from websockets.sync.client import connect
+
+    seen = []
+    with contextlib.ExitStack() as stack:
+        clients = []
+        for name, server_port in (("server 1", port), ("server 2", second)):
+            if server_port is None:
+                continue
+            ws = stack.enter_context(connect(f"ws://127.0.0.1:{server_port}{path}", origin=session.origin,
+                                             open_timeout=5))
+            seen.append(f"# a client on {name}" if second else "# a client in the room")
+            seen.append("handshake: 101 Switching Protocols")
+            seen.append(normalise(f"received: {ws.recv(timeout=1.5)}"))  # the room's hello
+            clients.append((name, ws))
+        quoted = " ".join(f'"{arg}"' if " " in arg else arg for arg in session.command)
+        seen.append(f"# in another terminal: python manage.py {quoted}")
+        done = subprocess.run([sys.executable, "manage.py", *session.command], cwd=folder, capture_output=True,
+                              text=True, timeout=60,
+                              env={**{k: v for k, v in os.environ.items() if k != "REDIS_URL"}, **dict(env)})
+        seen += [normalise(line) for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        seen.append(f"exit status {done.returncode}")
+        for name, ws in clients:
+            prefix = f"{name}'s client " if second else ""
+            try:
+                seen.append(normalise(f"{prefix}received: {ws.recv(timeout=1.5)}"))
+            except TimeoutError:
+                seen.append(f"{prefix}received: nothing (waited 1.5 s)")
     return seen
 
 
@@ -297,11 +343,14 @@ def capture_session(session):
                 stack.callback(redis.stop)
                 env["REDIS_URL"] = redis.url
             process, port = serve(folder, log, env.items())
-            try:
-                seen = client_sees(port, session, session.path or step.ws_path)
-                time.sleep(0.5)  # let the console catch up with the last event
-            finally:
-                stop(process)
+            stack.callback(stop, process)
+            second = None
+            if session.both:
+                second_log = stack.enter_context(open(Path(tmp) / "runserver-2.log", "w"))
+                second_process, second = serve(folder, second_log, env.items())
+                stack.callback(stop, second_process)
+            seen = client_sees(port, session, session.path or step.ws_path, folder, env.items(), second)
+            time.sleep(0.5)  # let the console catch up with the last event
         console = server_says(log_path.read_text(errors="replace"))
     return ("# a WebSocket client sees\n" + "\n".join(seen)
             + "\n# the runserver console shows\n" + "\n".join(console) + "\n")

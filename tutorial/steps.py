@@ -103,6 +103,15 @@ STEPS = [
         "/ws/chat/lobby/",
         redis=True,
     ),
+    Step(
+        "09",
+        "push",
+        "Pushes from the rest of Django",
+        "A view, a signal and a management command send to a room's group with async_to_sync, "
+        "and reach its sockets through the shared layer.",
+        "/ws/chat/lobby/",
+        redis=True,
+    ),
 ]
 
 

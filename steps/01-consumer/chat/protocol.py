@@ -25,8 +25,10 @@ with these codes:
                           allows the escape, but it is no character, and
                           Redis's encoding (step 06) cannot carry it
     bad_recipient         "to" is not an address this server gave out in
-                          this room (step 03 on)
-    recipient_busy        the recipient's channel is full (step 03 on)
+                          this room (steps 03 to 08); from step 09 on, "to"
+                          is a username: no user has it, or the sender is
+                          not logged in
+    recipient_busy        the recipient's channel is full (steps 03 to 08)
     not_saved             the database could not store the message, so it
                           was sent to nobody; try again (step 07 on)
 

@@ -1,0 +1,400 @@
+"""Step 09, push: the rest of Django (a view, a signal, a management command) talks to the sockets.
+
+And a direct message names a user: it goes to that user's group (step 08 made one per user), so
+it reaches every tab of theirs, and no client can send to a channel name or an address any more.
+
+Each push is checked end to end, to a real socket: in process (a communicator on the step's
+application, with Django's test client in the same process and the same in-memory layer), live
+(daphne and the `websockets` client), and across processes, where only Redis carries it.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from asgiref.sync import sync_to_async
+from conftest import LIVE_TIMEOUT, STEP_DIR, receive_json, recv_json, ws_open
+from test_08_login import PASSWORD, cookie_of, log_in, user_cookie
+
+COMMAND_TIMEOUT = 30  # a cold Django start on a busy machine; the command itself takes well under 1 s
+
+
+async def frames_within(communicator, seconds=0.3):
+    """Every frame the consumer sends within `seconds`, as JSON (in process)."""
+    frames = []
+    with contextlib.suppress(asyncio.TimeoutError):
+        while True:
+            frames.append(json.loads(await communicator.receive_from(timeout=seconds)))
+    return frames
+
+
+async def live_frames_within(ws, seconds=0.5):
+    """Every frame a live WebSocket gets within `seconds`, as JSON."""
+    frames = []
+    with contextlib.suppress(asyncio.TimeoutError):
+        while True:
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), seconds)))
+    return frames
+
+
+def manage(*args, env=None):
+    """`python manage.py ...` in the step's folder, in a process of its own, as a learner types it."""
+    environment = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=STEP_DIR, env=environment,
+                          capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+
+
+@pytest.fixture
+def staff_client(transactional_db, client, django_user_model):
+    """Django's test client, logged in as a staff member (is_staff, as the admin requires)."""
+    staff = django_user_model.objects.create_user("editor", password="not-used", is_staff=True)
+    client.force_login(staff)
+    return client
+
+
+# ---------------------------------------------------------------- in process: the staff view
+
+
+async def test_a_staff_announcement_reaches_the_sockets_of_its_room(connect, staff_client):
+    listener = await connect("/ws/chat/news/")
+    elsewhere = await connect("/ws/chat/other/")
+    response = await sync_to_async(staff_client.post)("/chat/news/announce/", {"text": "  doors close at six  "})
+    assert response.status_code == 302 and response.url == "/chat/news/announce/", (
+        f"posting the form answered {response.status_code} {getattr(response, 'url', '')}: a valid POST should "
+        "send, then redirect back to the form (Post/Redirect/Get, chat/staff.py)"
+    )
+    frame = await receive_json(listener, "a socket in the room should hear the announcement the view sent: "
+                                         "async_to_sync(get_channel_layer().group_send)(\"chat_news\", ...) "
+                                         "in chat/push.py, and chat_announcement() in chat/consumers.py")
+    assert frame == {"announcement": "doors close at six"}, (
+        f'the socket got {frame}: an announcement should reach the browser as {{"announcement": text}}, '
+        "stripped, and nothing else"
+    )
+    assert await frames_within(elsewhere) == [], "an announcement to one room reached another room's socket"
+
+
+async def test_only_staff_may_announce_and_the_form_needs_its_csrf_token(connect, transactional_db,
+                                                                       django_user_model):
+    from django.test import Client
+
+    listener = await connect("/ws/chat/guarded/")
+    anonymous = await sync_to_async(Client().post)("/chat/guarded/announce/", {"text": "hello?"})
+    assert anonymous.status_code == 302 and "/admin/login/" in anonymous.url, (
+        f"an anonymous POST got {anonymous.status_code}: the view should be @staff_member_required, which "
+        "sends anyone else to the admin's login page"
+    )
+
+    def logged_in(is_staff, csrf):
+        user = django_user_model.objects.create_user(f"user{int(is_staff)}", password="x", is_staff=is_staff)
+        client = Client(enforce_csrf_checks=csrf)
+        client.force_login(user)
+        return client
+
+    member = await sync_to_async(logged_in)(False, False)
+    refused = await sync_to_async(member.post)("/chat/guarded/announce/", {"text": "hello?"})
+    assert refused.status_code == 302, "a logged-in user who is not staff should not be able to announce"
+    forged = await sync_to_async(logged_in)(True, True)
+    no_token = await sync_to_async(forged.post)("/chat/guarded/announce/", {"text": "hello?"})
+    assert no_token.status_code == 403, (
+        f"a staff POST without the CSRF token got {no_token.status_code}, where CsrfViewMiddleware answers 403: "
+        "another site's page must not be able to announce in a staff member's name"
+    )
+    assert await frames_within(listener) == [], "a refused announcement reached the room anyway"
+
+
+# ---------------------------------------------------------------- in process: the post_save signal
+
+
+async def test_a_message_saved_outside_any_consumer_reaches_the_room(connect):
+    from chat.models import Message
+
+    listener = await connect("/ws/chat/admin_said/")
+    # As the admin or the shell make one: a plain save, no socket anywhere.
+    await sync_to_async(Message.objects.create)(room="admin_said", author="staff", text="from the admin")
+    frame = await receive_json(listener, "a Message saved outside any consumer should reach its room: a "
+                                         "post_save receiver (chat/signals.py, connected in chat/apps.py ready())")
+    assert (frame.get("user"), frame.get("message"), frame.get("own")) == ("staff", "from the admin", False), (
+        f"the room got {frame}: the pushed message should read like any other, its author as the user, "
+        "and be nobody's own"
+    )
+
+
+@pytest.mark.regression("step 07 sends each message once; the post_save push must not add a second copy")
+async def test_a_message_said_in_the_room_reaches_each_member_once(connect):
+    room = [await connect("/ws/chat/once/") for _ in range(3)]
+    await room[0].send_to(text_data=json.dumps({"message": "only once"}))
+    counts = []
+    for member in room:
+        frames = await frames_within(member, 0.5)
+        counts.append(sum(frame.get("message") == "only once" for frame in frames))
+    assert counts == [1, 1, 1], (
+        f"each member got the message {counts} times: the consumer sends what it stored itself, so the "
+        "post_save receiver must skip that row (the consumer marks it, sent_by_consumer, before asave())"
+    )
+
+
+def test_a_message_rolled_back_is_never_pushed(transactional_db):
+    """Sync: the transaction is the admin's kind, and the receiver waits for its commit (on_commit)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+    from django.db import transaction
+
+    from chat.models import Message
+
+    layer = get_channel_layer()
+
+    async def listen():
+        channel = await layer.new_channel()
+        await layer.group_add("chat_undone", channel)
+        return channel
+
+    async def received(channel):
+        with contextlib.suppress(asyncio.TimeoutError):
+            return await asyncio.wait_for(layer.receive(channel), 0.3)
+
+    channel = async_to_sync(listen)()
+    try:
+        with contextlib.suppress(RuntimeError):
+            with transaction.atomic():
+                Message.objects.create(room="undone", author="staff", text="never happened")
+                raise RuntimeError("the admin's save failed after the INSERT")
+        assert async_to_sync(received)(channel) is None, (
+            "a message whose transaction rolled back was pushed to the room: push it in "
+            "transaction.on_commit(...), so that only stored messages are sent (chat/signals.py)"
+        )
+        Message.objects.create(room="undone", author="staff", text="this one stays")
+        event = async_to_sync(received)(channel)
+        assert event and event.get("message") == "this one stays", "a committed message should be pushed"
+    finally:
+        # The in-process layer lives as long as the test process: later checks count its groups.
+        async_to_sync(layer.group_discard)("chat_undone", channel)
+
+
+# ---------------------------------------------------------------- in process: direct messages to a user
+
+
+async def tabs_of(connect, django_user_model, name, *rooms):
+    """One logged-in socket per room, all of one user (one session, as tabs of one browser)."""
+    _, cookie = await sync_to_async(user_cookie)(django_user_model, name)
+    return [await connect(f"/ws/chat/{room}/", headers=[(b"cookie", cookie)]) for room in rooms]
+
+
+async def test_a_direct_message_reaches_every_tab_of_both_users_and_no_one_else(connect, django_user_model):
+    from chat.models import Message
+
+    alice_here, alice_there = await tabs_of(connect, django_user_model, "alice", "lobby", "kitchen")
+    bob_here, bob_there = await tabs_of(connect, django_user_model, "bob", "lobby", "kitchen")
+    (carol,) = await tabs_of(connect, django_user_model, "carol", "lobby")
+    anonymous = await connect("/ws/chat/lobby/")
+    await alice_here.send_to(text_data=json.dumps({"message": "psst", "to": "bob"}))
+    said = {"message": "psst", "user": "alice", "direct": True}
+    hint = ('a direct message "to" a username should go to that user\'s group, user_<id> (user_group() in '
+            "chat/consumers.py, send_direct()), which every socket of theirs joined in connect()")
+    for name, tab, own in (("bob's lobby tab", bob_here, False), ("bob's kitchen tab", bob_there, False),
+                           ("alice's sending tab", alice_here, True), ("alice's other tab", alice_there, False)):
+        got = await receive_json(tab, f"{name} should get it: {hint}; the sender's copy goes to her own group")
+        assert got == {**said, "own": own}, (
+            f"{name} got {got}: expected {({**said, 'own': own})}; only the tab that sent it says own: true "
+            "(chat_message compares the event's sender with its channel name)"
+        )
+    for name, tab in (("carol, another user", carol), ("an anonymous socket", anonymous)):
+        assert await frames_within(tab) == [], f"{name} in the same room got the direct message"
+    count = await Message.objects.acount()
+    assert count == 0, f"{count} direct messages were stored: history is the room's, a direct message is not"
+
+
+@pytest.mark.parametrize("what", ["channel name", "signed address", "unknown user"])
+async def test_a_channel_name_or_an_address_in_to_reaches_nobody(connect, django_user_model, what):
+    from chat import protocol
+
+    (alice,) = await tabs_of(connect, django_user_model, "alice", "lobby")
+    (bob,) = await tabs_of(connect, django_user_model, "bob", "lobby")
+    to = {"channel name": bob.channel_name, "signed address": protocol.address("lobby", bob.channel_name),
+          "unknown user": "nobody_here"}[what]
+    await alice.send_to(text_data=json.dumps({"message": "hi", "to": to}))
+    reply = await receive_json(alice, 'a "to" that names no user should get an error event')
+    assert reply.get("error") == "bad_recipient" and "username" in reply.get("detail", ""), (
+        f'a {what} in "to" got {reply}: from step 09 "to" is a username, looked up in the database; '
+        'anything else is {"error": "bad_recipient", "detail": "... username ..."}'
+    )
+    assert await frames_within(bob) == [], f"bob's socket got a message sent to his {what}"
+
+
+async def test_an_anonymous_socket_cannot_send_a_direct_message(connect, django_user_model):
+    (bob,) = await tabs_of(connect, django_user_model, "bob", "lobby")
+    anonymous = await connect("/ws/chat/lobby/")
+    await anonymous.send_to(text_data=json.dumps({"message": "hi", "to": "bob"}))
+    reply = await receive_json(anonymous, "an anonymous sender should get an error event")
+    assert reply.get("error") == "bad_recipient" and "log in" in reply.get("detail", ""), (
+        f"an anonymous socket's direct message got {reply}: it has no group for answers, so it is told to log in"
+    )
+    assert await frames_within(bob) == [], "bob got a direct message from an anonymous socket"
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_the_command_refuses_a_bad_room_and_the_in_memory_layer(tmp_path):
+    env = {"SQLITE_PATH": str(tmp_path / "db.sqlite3")}
+    bad = manage("announce", "my room", "hello", env=env)
+    assert bad.returncode == 2 and "room" in bad.stderr, (
+        f"`announce \"my room\" ...` exited {bad.returncode} ({bad.stderr.strip()}): a bad room name should "
+        "fail with chat/rooms.py's rule and exit status 2 (CommandError(..., returncode=2))"
+    )
+    alone = manage("announce", "lobby", "hello", env=env)
+    assert alone.returncode == 3 and "in-memory" in alone.stderr, (
+        f"with no REDIS_URL the command exited {alone.returncode} ({alone.stderr.strip()}): on the in-memory "
+        "layer it can reach no server's sockets, so it should say so and exit 3, not succeed silently"
+    )
+
+
+def test_the_command_says_when_redis_cannot_be_reached(tmp_path):
+    from tutorial.wire import free_port
+
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    done = manage("announce", "lobby", "hello", env={"SQLITE_PATH": str(tmp_path / "db.sqlite3"), "REDIS_URL": nowhere})
+    assert done.returncode == 4 and "could not be reached" in done.stderr and "Traceback" not in done.stderr, (
+        f"with REDIS_URL pointing at no Redis the command exited {done.returncode}:\n{done.stderr[-1500:]}\n"
+        "it should catch the connection error and exit 4 with a sentence, not a traceback"
+    )
+
+
+async def test_on_the_in_memory_layer_the_command_and_the_shell_reach_nobody(server, live_database):
+    async with ws_open(server, "/ws/chat/lonely/") as listener:
+        command = await asyncio.to_thread(manage, "announce", "lonely", "anyone?", env=live_database)
+        shell = await asyncio.to_thread(
+            manage, "shell", "-c",
+            "from chat.models import Message; Message.objects.create(room='lonely', author='shell', text='hi')",
+            env=live_database)
+        heard = await live_frames_within(listener)
+    assert command.returncode == 3, f"the command should refuse the in-memory layer: {command.stderr}"
+    assert shell.returncode == 0, f"the shell could not save a Message: {shell.stderr[-1500:]}"
+    # The lesson, not a wish: the shell's process has a layer of its own, with nobody in the group.
+    assert heard == [], (
+        f"the server's socket heard {heard} from another process on the in-memory layer, which should be "
+        "impossible: is REDIS_URL set in the checks' environment?"
+    )
+
+
+@pytest.fixture(scope="module")
+def two_on_redis(redis_server, start_server):
+    return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
+
+
+async def test_with_redis_the_command_and_the_shell_reach_both_processes(two_on_redis, redis_server, live_database):
+    env = {**live_database, "REDIS_URL": redis_server.url}
+    async with ws_open(two_on_redis[0], "/ws/chat/everyone/") as first, \
+            ws_open(two_on_redis[1], "/ws/chat/everyone/") as second:
+        command = await asyncio.to_thread(manage, "announce", "everyone", "server restarts at noon", env=env)
+        assert command.returncode == 0 and "sent to chat_everyone" in command.stdout, (
+            f"with REDIS_URL set the command should send and say so:\n{command.stdout}{command.stderr[-1500:]}"
+        )
+        for name, ws in (("first", first), ("second", second)):
+            frame = await recv_json(ws, f"the {name} process's socket should hear the command's announcement: "
+                                        "the command and both servers share Redis")
+            assert frame == {"announcement": "server restarts at noon"}, f"the {name} socket got {frame}"
+        shell = await asyncio.to_thread(
+            manage, "shell", "-c",
+            "from chat.models import Message; Message.objects.create(room='everyone', author='shell', text='saved')",
+            env=env)
+        assert shell.returncode == 0, shell.stderr[-1500:]
+        for name, ws in (("first", first), ("second", second)):
+            frame = await recv_json(ws, f"a Message saved in a shell should reach the {name} process's socket "
+                                        "through Redis (chat/signals.py)")
+            assert (frame.get("user"), frame.get("message")) == ("shell", "saved"), f"the {name} socket got {frame}"
+    for live in two_on_redis:
+        live.assert_no_traceback()
+
+
+@pytest.fixture(scope="module")
+def live_users(live_database):
+    """alice, bob and carol in the live servers' database, with test_08's PASSWORD."""
+    script = ("from django.contrib.auth.models import User\n"
+              "for name in ('alice', 'bob', 'carol'):\n"
+              f"    User.objects.filter(username=name).exists() or User.objects.create_user(name, password='{PASSWORD}')")
+    done = manage("shell", "-c", script, env=live_database)
+    assert done.returncode == 0, f"could not make the users: {done.stderr[-1500:]}"
+
+
+async def test_with_redis_a_direct_message_reaches_every_tab_in_both_processes(two_on_redis, live_users):
+    one, two = two_on_redis
+    alice, bob, carol = (log_in(one, name) for name in ("alice", "bob", "carol"))
+
+    def tab(server, session):
+        return ws_open(server, "/ws/chat/lobby/", additional_headers=cookie_of(session))
+
+    async with tab(one, alice) as alice_one, tab(two, alice) as alice_two, tab(one, bob) as bob_one, \
+            tab(two, bob) as bob_two, tab(two, carol) as carol_two:
+        await alice_one.send(json.dumps({"message": "across", "to": "bob"}))
+        for name, ws, own in (("bob's tab on the other process", bob_two, False), ("bob's tab here", bob_one, False),
+                              ("alice's tab on the other process", alice_two, False), ("alice's own tab", alice_one, True)):
+            got = await recv_json(ws, f"{name} should get the direct message: user_<id> groups live in Redis")
+            assert got == {"message": "across", "user": "alice", "direct": True, "own": own}, f"{name} got {got}"
+        assert await live_frames_within(carol_two) == [], "carol, a third user, got alice's direct message"
+    for live in two_on_redis:
+        live.assert_no_traceback()
+
+
+# ---------------------------------------------------------------- in the browser
+
+
+@pytest.fixture(scope="module")
+def staff_login(live_database):
+    """A staff user in the live servers' database, made as a learner would (createsuperuser)."""
+    env = {**live_database, "DJANGO_SUPERUSER_PASSWORD": "tutorial-staff-pw"}
+    done = manage("createsuperuser", "--noinput", "--username", "staff", "--email", "staff@example.com", env=env)
+    assert done.returncode == 0 or "already taken" in done.stderr, done.stderr[-1500:]
+    return "staff", "tutorial-staff-pw"
+
+
+@pytest.mark.browser
+def test_the_staff_form_announces_to_an_open_room_page_and_a_socket(open_page, server, staff_login):
+    try:
+        announced_in_the_browser(open_page, server, staff_login)
+    finally:
+        # The browser is shared by every check of the session: log out (a POST, from the account
+        # bar), so that later pages are anonymous again.
+        page = open_page("/chat/")
+        if page.run("return !!document.getElementById('logout')"):
+            page.find("logout").click()
+            page.wait_for(lambda: page.run("return !document.getElementById('logout')"),
+                          "the account bar's Log out should end the staff session")
+
+
+def announced_in_the_browser(open_page, server, staff_login):
+    from selenium.webdriver.common.by import By
+
+    room = open_page("/chat/town_hall/")
+    room.wait_for_event("open", "the room page should open its socket")
+    staff = open_page("/admin/login/?next=/chat/town_hall/announce/")
+    staff.find("id_username").send_keys(staff_login[0])
+    staff.find("id_password").send_keys(staff_login[1])
+    staff.driver.find_element(By.CSS_SELECTOR, "[type=submit]").click()
+    staff.find("id_text").send_keys("<b>fire drill</b> at 3")
+
+    async def listen_while_posting():
+        async with ws_open(server, "/ws/chat/town_hall/") as ws:
+            await asyncio.to_thread(staff.find("announce-submit").click)
+            return await recv_json(ws, "a live socket should hear the form's announcement")
+
+    heard = asyncio.run(listen_while_posting())
+    assert heard == {"announcement": "<b>fire drill</b> at 3"}, f"the live socket got {heard}"
+    assert "Sent to chat_town_hall" in staff.text("announce-result"), (
+        "after the POST, the form should redirect back and say what it sent (chat/staff.py, messages)"
+    )
+    room.wait_for(lambda: room.run("return document.querySelectorAll('#chat-log li.announcement').length") == 1,
+                  'the room page should draw {"announcement": ...} as a row of its own, class "announcement" '
+                  "(chat/templates/chat/room.html)")
+    row = room.chat_rows()[-1]
+    assert (row["user"], row["text"]) == ("announcement", "<b>fire drill</b> at 3"), row
+    assert room.run("return document.querySelectorAll('#chat-log b').length") == 0, (
+        "the announcement became HTML on the page: draw it with showMessage, which sets textContent"
+    )
+    # Django's admin pages ask for /favicon.ico, which no step serves; the chat pages do not.
+    errors = [error for error in room.console_errors() if "/favicon.ico" not in error]
+    assert errors == [], f"the pages logged errors: {errors}"
