@@ -196,11 +196,11 @@ async def test_a_direct_message_reaches_every_tab_of_both_users_and_no_one_else(
     hint = ('a direct message "to" a username should go to that user\'s group, user_<id> (user_group() in '
             "chat/consumers.py, send_direct()), which every socket of theirs joined in connect()")
     for name, tab, own in (("bob's lobby tab", bob_here, False), ("bob's kitchen tab", bob_there, False),
-                           ("alice's sending tab", alice_here, True), ("alice's other tab", alice_there, False)):
+                           ("alice's sending tab", alice_here, True), ("alice's other tab", alice_there, True)):
         got = await receive_json(tab, f"{name} should get it: {hint}; the sender's copy goes to her own group")
         assert got == {**said, "own": own}, (
-            f"{name} got {got}: expected {({**said, 'own': own})}; only the tab that sent it says own: true "
-            "(chat_message compares the event's sender with its channel name)"
+            f"{name} got {got}: expected {({**said, 'own': own})}; every tab of the sender's says own: true "
+            '(the event names the sending user, "from_user", and chat_message compares it with self.user)'
         )
     for name, tab in (("carol, another user", carol), ("an anonymous socket", anonymous)):
         assert await frames_within(tab) == [], f"{name} in the same room got the direct message"
@@ -332,7 +332,7 @@ async def test_with_redis_a_direct_message_reaches_every_tab_in_both_processes(t
             tab(two, bob) as bob_two, tab(two, carol) as carol_two:
         await alice_one.send(json.dumps({"message": "across", "to": "bob"}))
         for name, ws, own in (("bob's tab on the other process", bob_two, False), ("bob's tab here", bob_one, False),
-                              ("alice's tab on the other process", alice_two, False), ("alice's own tab", alice_one, True)):
+                              ("alice's tab on the other process", alice_two, True), ("alice's own tab", alice_one, True)):
             got = await recv_json(ws, f"{name} should get the direct message: user_<id> groups live in Redis")
             assert got == {"message": "across", "user": "alice", "direct": True, "own": own}, f"{name} got {got}"
         assert await live_frames_within(carol_two) == [], "carol, a third user, got alice's direct message"

@@ -233,11 +233,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             detail = f'"to" must be the username of a user: there is none named {str(to)[:40]!r}'
             await self.send(text_data=protocol.ProtocolError("bad_recipient", detail).as_json())
             return
+        # Who sent it, by user: every tab of the sender's shows it as sent.
+        event["from_user"] = self.user.pk
         await self.channel_layer.group_send(user_group(recipient), event)
         if recipient.pk != self.user.pk:
             # The sender's copy, through the sender's own group: every tab of
-            # theirs shows the conversation. Only this tab marks it "own"
-            # (chat_message compares "sender" with its channel name).
+            # theirs shows the conversation.
             await self.channel_layer.group_send(self.user_group_name, event)
 
     async def send(self, text_data=None, bytes_data=None, close=False):
@@ -261,6 +262,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # grow in the order SQLite stores rows, one writer at a time.)
             return
         own = event["sender"] == self.channel_name  # each copy is handled by its own consumer
+        if event["direct"] and self.user.is_authenticated and event.get("from_user") == self.user.pk:
+            own = True  # a direct message this user sent, from this tab or another of theirs
         await self.send(
             text_data=json.dumps(
                 {
