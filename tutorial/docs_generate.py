@@ -310,6 +310,7 @@ def normalise(line):
     line = re.sub(r"specific\.[0-9a-f]{32}!", "specific.PROCESS!", line)  # the Redis layer's per-process part
     line = re.sub(r'("address": "specific\.[\w.]*!)[^"]+"', r'\1RANDOM:SIGNATURE"', line)
     line = re.sub(r"\[\d\d/\w{3}/\d{4} [\d:]{8}\]", "[DATE]", line)
+    line = re.sub(r"\[\d+\.\d+, 127\.0\.0\.1", "[SECONDS, 127.0.0.1", line)  # how long a request took
     line = re.sub(r"\banonymous-[0-9a-f]{4}\b", "anonymous-RANDOM", line)  # a name drawn per connection
     line = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", "TIME", line)  # a stored message's sent_at
     return re.sub(r"(specific\.[\w.]*!)\w+", r"\1RANDOM", line)
