@@ -197,6 +197,15 @@ async def receive_json(communicator, hint="the consumer should answer every fram
     pytest.fail(f"{why}: {hint}")
 
 
+async def frames_within(communicator, seconds=0.3):
+    """Every frame the consumer sends within `seconds`, as JSON (in process)."""
+    frames = []
+    with contextlib.suppress(asyncio.TimeoutError):
+        while True:
+            frames.append(json.loads(await communicator.receive_from(timeout=seconds)))
+    return frames
+
+
 async def receive_close(communicator, hint="the consumer should close the connection"):
     """Wait for the consumer to close the connection; return its close code."""
     # One deadline for the whole wait: a consumer that keeps sending, and never closes, fails too.

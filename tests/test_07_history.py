@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import LIVE_TIMEOUT, ORIGIN, STEP_DIR, TIMEOUT, receive_json, recv_json, ws_open
+from conftest import LIVE_TIMEOUT, ORIGIN, STEP_DIR, TIMEOUT, frames_within, receive_json, recv_json, ws_open
 
 SETTINGS = STEP_DIR / "mysite" / "settings.py"
 HISTORY_LENGTH = 50
@@ -68,15 +68,6 @@ async def join(connect, room):
     communicator.user = communicator.hello.get("user")
     communicator.channel_name = communicator.hello.get("channel_name")
     return communicator
-
-
-async def nothing_more(communicator, seconds=0.3):
-    """Every frame that comes within `seconds`, as JSON."""
-    frames = []
-    with contextlib.suppress(asyncio.TimeoutError):
-        while True:
-            frames.append(json.loads(await communicator.receive_from(timeout=seconds)))
-    return frames
 
 
 # ---------------------------------------------------------------- the model and its table
@@ -164,7 +155,7 @@ async def test_a_message_that_cannot_be_stored_gets_not_saved(connect):
     try:
         await alice.send_to(text_data=json.dumps({"message": "lost?"}))
         answer = await receive_json(alice, "a message the database refuses should be answered, not dropped")
-        heard = await nothing_more(bob)
+        heard = await frames_within(bob)
     finally:
         await sync_to_async(rename)(f"{table}_away", table)
     assert answer.get("error") == "not_saved", (
@@ -273,7 +264,7 @@ def around_group_add(before=None, after=None):
 async def seen_by_newcomer(connect, room, text):
     bob = await join(connect, room)
     frames = [text for _, text in history_of(bob, room)]
-    frames += [frame.get("message") for frame in await nothing_more(bob)]
+    frames += [frame.get("message") for frame in await frames_within(bob)]
     return frames.count(text)
 
 

@@ -17,19 +17,10 @@ import sys
 
 import pytest
 from asgiref.sync import sync_to_async
-from conftest import LIVE_TIMEOUT, STEP_DIR, receive_json, recv_json, ws_open
+from conftest import LIVE_TIMEOUT, STEP_DIR, frames_within, receive_json, recv_json, ws_open
 from test_08_login import PASSWORD, cookie_of, log_in, user_cookie
 
 COMMAND_TIMEOUT = 30  # a cold Django start on a busy machine; the command itself takes well under 1 s
-
-
-async def frames_within(communicator, seconds=0.3):
-    """Every frame the consumer sends within `seconds`, as JSON (in process)."""
-    frames = []
-    with contextlib.suppress(asyncio.TimeoutError):
-        while True:
-            frames.append(json.loads(await communicator.receive_from(timeout=seconds)))
-    return frames
 
 
 async def live_frames_within(ws, seconds=0.5):
