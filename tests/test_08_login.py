@@ -276,10 +276,24 @@ async def test_logout_on_one_process_closes_the_socket_on_another(two_on_redis, 
 # ---------------------------------------------------------------- in the browser
 
 
+def close_code_after(page, error, hint):
+    """The code of the close the page logged after the error event `error`.
+
+    4401, or now and then on a busy machine 1006: daphne waits under a second for the browser's
+    answer to its close, then resets the connection, as step 02's browser check of 4400 explains.
+    The 4401 itself is checked over daphne by the live checks above, whose client answers at once.
+    """
+    page.wait_for_event(error, hint)
+    page.wait_for_event("close code=", f"{hint}, then a close")
+    close = next(event for event in page.events() if event.startswith("close code="))
+    return int(close.split()[1].removeprefix("code="))
+
+
 @pytest.mark.browser
 def test_the_page_explains_a_refusal_and_a_logout_in_another_tab(open_page, live_user):
     room = open_page("/chat/members_page/")
-    room.wait_for_event("4401", "an anonymous page in a members_ room should see close code 4401")
+    code = close_code_after(room, "login_required", "an anonymous page in a members_ room should get login_required")
+    assert code in (LOGIN_REQUIRED, 1006), f"the refusal should close with 4401 (1006 on a busy machine), not {code}"
     notice = room.find("login-notice")
     assert notice.is_displayed() and "logged-in" in notice.text, (
         "the page should say why the room closed, above the room, not only in the event log "
@@ -294,8 +308,8 @@ def test_the_page_explains_a_refusal_and_a_logout_in_another_tab(open_page, live
     room.wait_for(lambda: room.text("user-name") == "alice", "back in the room, the page should be alice's")
     other = open_page("/chat/lobby/")
     other.find("logout").click()
-    room.wait_for_event("session_ended", "a logout in another tab should close this tab's socket too")
-    room.wait_for_event("4401", "the socket should close with 4401 after session_ended")
+    code = close_code_after(room, "session_ended", "a logout in another tab should close this tab's socket too")
+    assert code in (LOGIN_REQUIRED, 1006), f"session_ended should close with 4401 (1006 on a busy machine), not {code}"
     assert "logged out" in room.find("login-notice").text, "the page should say that the logout closed it"
     assert not room.run("return !!document.getElementById('logout')"), "the account bar should no longer offer a logout"
     assert room.console_errors() == [], f"the page logged errors: {room.console_errors()}"
