@@ -20,6 +20,32 @@ a duplicate would hide a loss). For a variant with a database, the rows stored
 afterwards, to compare with the messages sent. The bursts stay within the channel
 layer's capacity (1000 a channel), as the steps' own checks do.
 
+Method (issue 11; what each figure is and why it can be trusted):
+
+- Repeats interleave. A run makes R repeats (--repeats, 3 by default; the tiny run inside
+  `make test` makes 1). Each repeat measures every variant at every N once, and the variant
+  order is rotated by one each repeat (04 05 06x1 ... then 05 06x1 ... 04), so a slow minute on
+  the machine falls on different variants in different repeats instead of on one of them. Each
+  figure in results.json is {median, min, max} over the repeats; a ratio between two variants is
+  computed pair by pair within a repeat (both were measured minutes apart), then its median taken.
+- The machine's load is recorded beside each figure. Before and after each phase (the steady
+  load, the bursts) the `cpu` line of /proc/stat is read; from the deltas, busy = 1 - (idle +
+  iowait) / total is the fraction of all cores that were working, by anyone. Beside it, the
+  servers' own CPU (from /proc/<pid>/stat) and the load client's: what is left over is other
+  work on the machine, and a row measured while it was large says so.
+- The load client must not be the bottleneck. The load comes from K client processes (the room's
+  members split between them); each reports its own CPU time, and a phase where a client used
+  over 70% of a core is marked "client-bound". K is fixed per run (--clients), and the check
+  says when to raise it; on a 2-core machine, a row whose busy fraction is near 1 is marked
+  "machine-bound" instead.
+- Latency percentiles come from thousands of samples: the steady phase runs until every variant
+  has at least a few thousand timed deliveries (p99 from 40 sends would be decided by one garbage
+  collection); p50 and p99 are taken over all of them.
+- Loss and duplication are counted by identity. Every message carries a unique id (phase,
+  sender, number); each member records the ids it received. Per member, lost = ids sent to the
+  room that it never got; duplicated = ids it got more than once. A total would let a duplicate
+  hide a loss; identity does not.
+
     python -m tutorial.bench                         # N = 10, 100, 500; writes docs/assets/bench/
     python -m tutorial.bench --tiny --out /tmp/b     # a few seconds, to see that it still runs
 """
