@@ -117,6 +117,38 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime and stime, fields 14 and 15
 
 
+def machine_ticks():
+    """(all ticks, idle ticks) of every core together, from the `cpu` line of /proc/stat.
+
+    The fields are user, nice, system, idle, iowait, irq, softirq, steal (guest time is already
+    inside user). Waiting for a disk counts as idle here: the core could have run something else.
+    """
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:9]]
+    return sum(fields), fields[3] + fields[4]
+
+
+class Load:
+    """How busy the machine and this load client were between start() and stop(), as fractions.
+
+    `machine`: of all cores, 1.0 is every core working (by anyone: the servers, the client,
+    someone else's test suite). `client`: this process's CPU, in cores; near 1.0 means the load
+    client, not the server, set the pace.
+    """
+
+    def start(self):
+        self.ticks, self.cpu, self.wall = machine_ticks(), time.process_time(), time.perf_counter()
+        return self
+
+    def stop(self):
+        total, idle = (after - before for after, before in zip(machine_ticks(), self.ticks))
+        wall = max(time.perf_counter() - self.wall, 1e-9)
+        # /proc/stat counts in 10 ms ticks: a phase shorter than a few ticks has no busy fraction.
+        self.machine = 1 - idle / total if total >= 10 else None
+        self.client = (time.process_time() - self.cpu) / wall
+        return self
+
+
 def fresh_database(variant, env, logs):
     """A new SQLite file with the step's tables, so that no run reads rows of an earlier one."""
     path = Path(logs) / f"{variant.key}.sqlite3"
@@ -186,27 +218,44 @@ def serving(variant, redis, logs):
 class Counts:
     latencies: list = field(default_factory=list)
     warm: int = 0
-    steady: int = 0
+    steady: int = 0  # first arrivals only: a duplicate does not count towards what is expected
     burst: int = 0
+    duplicated: int = 0
     last_burst: float = 0.0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def read(ws, counts):
-    """Count what one client receives; a steady message carries its send time."""
+async def read(ws, counts, seen):
+    """Record what one client receives, by identity: `seen` is this member's set of message ids.
+
+    A message's text starts with its id ("steady 17 <send time>", "burst 2.1.40"): the phase
+    and the numbers, unique in the run. An id seen before is a duplicate, and is counted as one.
+    """
     with contextlib.suppress(Exception):
         async for frame in ws:
             now = time.perf_counter()
             text = json.loads(frame).get("message", "")
-            if text.startswith("steady "):
-                counts.latencies.append(now - float(text.split()[2]))
+            words = text.split()
+            if words[:1] in (["steady"], ["burst"]):
+                identity = " ".join(words[:2])
+                if identity in seen:
+                    counts.duplicated += 1
+                    continue
+                seen.add(identity)
+            if words[:1] == ["steady"]:
+                counts.latencies.append(now - float(words[2]))
                 counts.steady += 1
-            elif text.startswith("burst "):
+            elif words[:1] == ["burst"]:
                 counts.burst += 1
                 counts.last_burst = now
             else:
                 counts.warm += 1
             counts.changed.set()
+
+
+def missing(members, sent):
+    """Deliveries expected and never received: for each member, the ids sent that it did not get."""
+    return sum(len(sent - seen) for seen in members)
 
 
 async def wait_for(counts, attribute, expected, silence):
@@ -233,7 +282,8 @@ async def measure(variant, ports, pids, n, plan, room):
     clients = await asyncio.gather(*(join(index) for index in range(n)))
     connect_seconds = time.perf_counter() - started
     counts = Counts()
-    readers = [asyncio.create_task(read(ws, counts)) for ws in clients]
+    members = [set() for _ in clients]  # the ids each member received
+    readers = [asyncio.create_task(read(ws, counts, seen)) for ws, seen in zip(clients, members)]
     try:
         # One message first, not measured: the first of anything is slow (imports, caches).
         await clients[0].send(json.dumps({"message": "warm up"}))
@@ -241,13 +291,15 @@ async def measure(variant, ports, pids, n, plan, room):
         # Steady load: the same deliveries per second at every N, one sender at a time.
         per_second = max(1.0, plan.steady_rate / n)
         messages = max(1, round(per_second * plan.steady_seconds))
+        steady_load = Load().start()
         start = time.perf_counter()
         for number in range(messages):
             await asyncio.sleep(max(0.0, start + number / per_second - time.perf_counter()))
             sender = clients[number % n]
             await sender.send(json.dumps({"message": f"steady {number} {time.perf_counter():.9f}"}))
         await wait_for(counts, "steady", messages * n, plan.silence)
-        steady_lost = messages * n - counts.steady
+        steady_load.stop()
+        sent = {f"steady {number}" for number in range(messages)}
         latencies = sorted(counts.latencies)
 
         # Bursts: several senders at once, as fast as they can. /proc counts CPU time in
@@ -255,10 +307,13 @@ async def measure(variant, ports, pids, n, plan, room):
         senders = min(plan.senders, n)
         each = max(1, min(plan.burst_most, max(plan.burst_deliveries // n, senders)) // senders)
         expected = cpu = burst_seconds = 0
+        burst_load = Load().start()
         for repeat in range(plan.most_bursts):
             expected += senders * each * n
             cpu_before = sum(cpu_seconds(pid) for pid in pids)
             start = time.perf_counter()
+
+            sent |= {f"burst {repeat}.{index}.{number}" for index in range(senders) for number in range(each)}
 
             async def burst(index, ws):
                 for number in range(each):
@@ -270,6 +325,8 @@ async def measure(variant, ports, pids, n, plan, room):
             burst_seconds += max(counts.last_burst - start, 1e-9)
             if cpu >= plan.enough_cpu or counts.burst < expected:
                 break
+        burst_load.stop()
+        lost = missing(members, sent)
     finally:
         await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
         for reader in readers:
@@ -289,8 +346,16 @@ async def measure(variant, ports, pids, n, plan, room):
         # message costs once whatever the room's size (from step 07, its INSERT).
         "cpu_us_per_message": 1e6 * cpu / ((repeat + 1) * senders * each),
         "sent": 1 + messages + (repeat + 1) * senders * each,  # warm-up, steady and burst messages
-        "lost": steady_lost + expected - counts.burst,
+        # By identity (see read()): a member that got one message twice and another never
+        # shows 1 lost and 1 duplicated, not 0.
+        "lost": lost,
+        "duplicated": counts.duplicated,
         "expected": messages * n + expected,
+        # How busy the machine was (fraction of all its cores) and this load client (in cores)
+        # during each phase: a figure measured on a busy machine, or with the client near a
+        # full core, says more about them than about the server.
+        "busy_steady": steady_load.machine, "busy_burst": burst_load.machine,
+        "client_cores_steady": steady_load.client, "client_cores_burst": burst_load.client,
     }
 
 
@@ -321,6 +386,10 @@ def number(value, digits=1):
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
+def percent(fraction):
+    return "n/a" if fraction is None else f"{100 * fraction:.0f}%"
+
+
 def ratio(results, key_a, key_b, n, metric):
     a = next((r for r in results if r["variant"] == key_a and r["n"] == n), None)
     b = next((r for r in results if r["variant"] == key_b and r["n"] == n), None)
@@ -332,14 +401,15 @@ def ratio(results, key_a, key_b, n, metric):
 def report(results, plan, info, seconds):
     lines = [
         "| variant | N | connect all N (s) | p50 (ms) | p99 (ms) | burst deliveries/s | "
-        "server CPU per delivery (µs) | lost |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "server CPU per delivery (µs) | lost, duplicated | machine busy, client cores (burst) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r['label']} | {r['n']} | {number(r['connect_s'], 2)} | {number(r['p50_ms'])} | "
             f"{number(r['p99_ms'])} | {number(r['deliveries_per_s'], 0)} | {number(r['cpu_us_per_delivery'])} | "
-            f"{r['lost']} of {r['expected']:,} |"
+            f"{r['lost']}, {r['duplicated']} of {r['expected']:,} | "
+            f"{percent(r['busy_burst'])}, {number(r['client_cores_burst'], 2)} |"
         )
     middle = 100 if 100 in plan.sizes else plan.sizes[len(plan.sizes) // 2]
     checks = [
@@ -355,7 +425,8 @@ def report(results, plan, info, seconds):
     p99 = {r["variant"]: r["p99_ms"] for r in results if r["n"] == middle}
     lines.append("- p99 latency at the steady load: " + ", ".join(
         f"{variant.label} {number(p99.get(variant.key))} ms" for variant in VARIANTS if variant.key in p99))
-    lines.append(f"- lost, all variants and sizes: {sum(r['lost'] for r in results)} "
+    lines.append(f"- lost, all variants and sizes: {sum(r['lost'] for r in results)}, duplicated "
+                 f"{sum(r['duplicated'] for r in results)}, "
                  f"of {sum(r['expected'] for r in results):,} deliveries")
     stored = [r for r in results if "stored" in r]
     if stored:
@@ -369,8 +440,9 @@ def report(results, plan, info, seconds):
         f"capacity), repeated (at most {plan.most_bursts} times) until the servers have used "
         f"{plan.enough_cpu:g} s of CPU, so that /proc's 10 ms ticks can count it. Server CPU: the daphne "
         "processes (and redis-server for 06) during the bursts; 07's SQLite runs inside daphne, so its "
-        "CPU is counted too. Lost: of all the deliveries expected, "
-        "counted one by one. One load client (one Python process) drives every variant, so the ceiling's "
+        "CPU is counted too. Lost and duplicated: by message id, at every member. Machine busy: the "
+        "fraction of all cores working during the bursts, from /proc/stat; client cores: the load "
+        "client's own CPU over the same time. One load client (one Python process) drives every variant, so the ceiling's "
         "deliveries per second are as much the client's limit as the server's.",
         "",
         f"Machine: {info['cpus']} CPUs, {info['cpu_model']}; {info['system']}; Python {info['python']}; "
@@ -431,7 +503,8 @@ async def run_all(plan, variants, logs):
                     print(f"{variant.label:28} N={n:<4} connect {result['connect_s']:6.2f} s  "
                           f"p50 {number(result['p50_ms']):>6} ms  p99 {number(result['p99_ms']):>6} ms  "
                           f"burst {number(result['deliveries_per_s'], 0):>7}/s  "
-                          f"cpu {number(result['cpu_us_per_delivery']):>6} µs  lost {result['lost']}"
+                          f"cpu {number(result['cpu_us_per_delivery']):>6} µs  lost {result['lost']} dup {result['duplicated']}  "
+                          f"busy {percent(result['busy_burst'])} client {number(result['client_cores_burst'], 2)}"
                           + (f"  stored {result['stored']} of {result['sent']}" if database else ""), flush=True)
     finally:
         if redis:
