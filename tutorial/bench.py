@@ -15,8 +15,7 @@ has its hello); the latency from send to each delivery, p50 and p99, at a
 steady load well below saturation (the same deliveries per second for all);
 deliveries per second in a burst from several senders; the servers' CPU time
 (daphne and redis-server, from /proc) per delivered message in that burst;
-and lost messages: how many fewer arrived than were expected, per phase (a count, so
-a duplicate would hide a loss). For a variant with a database, the rows stored
+and lost and duplicated messages, by message id at every member. For a variant with a database, the rows stored
 afterwards, to compare with the messages sent. The bursts stay within the channel
 layer's capacity (1000 a channel), as the steps' own checks do.
 
@@ -48,6 +47,7 @@ Method (issue 11; what each figure is and why it can be trusted):
 
     python -m tutorial.bench                         # N = 10, 100, 500; writes docs/assets/bench/
     python -m tutorial.bench --tiny --out /tmp/b     # a few seconds, to see that it still runs
+    python -m tutorial.bench --sizes 10 --repeats 2  # quicker, while working on the benchmark
 """
 
 import argparse
@@ -390,15 +390,28 @@ def percent(fraction):
     return "n/a" if fraction is None else f"{100 * fraction:.0f}%"
 
 
-def ratio(results, key_a, key_b, n, metric):
-    a = next((r for r in results if r["variant"] == key_a and r["n"] == n), None)
-    b = next((r for r in results if r["variant"] == key_b and r["n"] == n), None)
-    if not (a and b and a[metric] and b[metric]):
-        return None
-    return a[metric] / b[metric]
+def ratio(runs, key_a, key_b, n, metric):
+    """A / B pair by pair within each repeat (both measured minutes apart), as {median, min, max}."""
+    pairs = []
+    for repeat in sorted({run["repeat"] for run in runs}):
+        a = next((r for r in runs if (r["variant"], r["n"], r["repeat"]) == (key_a, n, repeat)), None)
+        b = next((r for r in runs if (r["variant"], r["n"], r["repeat"]) == (key_b, n, repeat)), None)
+        if a and b and a[metric] and b[metric]:
+            pairs.append(a[metric] / b[metric])
+    return spread(pairs)
 
 
-def report(results, plan, info, seconds):
+def ranged(value, digits=1, unit=""):
+    """A median with its range when there is one: "1.85x (1.58-2.11)"."""
+    if value is None or not isinstance(value, dict):
+        return number(value, digits) + (unit if value is not None else "")
+    text = f"{number(value['median'], digits)}{unit}"
+    if len(value["values"]) > 1:
+        text += f" ({number(value['min'], digits)}-{number(value['max'], digits)})"
+    return text
+
+
+def report(results, plan, info, seconds, runs):
     lines = [
         "| variant | N | connect all N (s) | p50 (ms) | p99 (ms) | burst deliveries/s | "
         "server CPU per delivery (µs) | lost, duplicated | machine busy, client cores (burst) |",
@@ -406,23 +419,23 @@ def report(results, plan, info, seconds):
     ]
     for r in results:
         lines.append(
-            f"| {r['label']} | {r['n']} | {number(r['connect_s'], 2)} | {number(r['p50_ms'])} | "
-            f"{number(r['p99_ms'])} | {number(r['deliveries_per_s'], 0)} | {number(r['cpu_us_per_delivery'])} | "
+            f"| {r['label']} | {r['n']} | {ranged(r['connect_s'], 2)} | {ranged(r['p50_ms'])} | "
+            f"{ranged(r['p99_ms'])} | {ranged(r['deliveries_per_s'], 0)} | {ranged(r['cpu_us_per_delivery'])} | "
             f"{r['lost']}, {r['duplicated']} of {r['expected']:,} | "
-            f"{percent(r['busy_burst'])}, {number(r['client_cores_burst'], 2)} |"
+            f"{percent(median(r['busy_burst']))}, {number(median(r['client_cores_burst']), 2)} |"
         )
     middle = 100 if 100 in plan.sizes else plan.sizes[len(plan.sizes) // 2]
     checks = [
-        ("05 async vs 04 sync, burst deliveries/s", ratio(results, "05", "04", middle, "deliveries_per_s"), "x"),
-        ("05 async vs bare, CPU per delivery", ratio(results, "05", "bare", middle, "cpu_us_per_delivery"), "x"),
+        ("05 async vs 04 sync, burst deliveries/s", ratio(runs, "05", "04", middle, "deliveries_per_s"), "x"),
+        ("05 async vs bare, CPU per delivery", ratio(runs, "05", "bare", middle, "cpu_us_per_delivery"), "x"),
         ("06 Redis, 2 processes vs 1, burst deliveries/s",
-         ratio(results, "06x2", "06x1", middle, "deliveries_per_s"), "x"),
-        ("07 history vs 05, burst deliveries/s", ratio(results, "07", "05", middle, "deliveries_per_s"), "x"),
-        ("07 history vs 05, CPU per delivery", ratio(results, "07", "05", middle, "cpu_us_per_delivery"), "x"),
+         ratio(runs, "06x2", "06x1", middle, "deliveries_per_s"), "x"),
+        ("07 history vs 05, burst deliveries/s", ratio(runs, "07", "05", middle, "deliveries_per_s"), "x"),
+        ("07 history vs 05, CPU per delivery", ratio(runs, "07", "05", middle, "cpu_us_per_delivery"), "x"),
     ]
     lines += ["", f"At N = {middle}:", ""]
-    lines += [f"- {name}: {number(value, 2)}{unit if value is not None else ''}" for name, value, unit in checks]
-    p99 = {r["variant"]: r["p99_ms"] for r in results if r["n"] == middle}
+    lines += [f"- {name}: {ranged(value, 2, unit)}" for name, value, unit in checks]
+    p99 = {r["variant"]: median(r["p99_ms"]) for r in results if r["n"] == middle}
     lines.append("- p99 latency at the steady load: " + ", ".join(
         f"{variant.label} {number(p99.get(variant.key))} ms" for variant in VARIANTS if variant.key in p99))
     lines.append(f"- lost, all variants and sizes: {sum(r['lost'] for r in results)}, duplicated "
@@ -468,7 +481,8 @@ def plot(results, path):
     figure, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     for axis, (metric, title) in zip(axes.flat, panels):
         for variant in VARIANTS:
-            points = [(r["n"], r[metric]) for r in results if r["variant"] == variant.key and r[metric] is not None]
+            points = [(r["n"], median(r[metric])) for r in results
+                      if r["variant"] == variant.key and r[metric] is not None]
             if points:
                 axis.plot(*zip(*points), marker="o", label=variant.label)
         axis.set_title(title)
@@ -486,30 +500,83 @@ def plot(results, path):
 # ---------------------------------------------------------------- the run
 
 
-async def run_all(plan, variants, logs):
+def rotated(variants, repeat):
+    """The variants in the order repeat number `repeat` measures them: shifted by one each time,
+    so that no variant is always the one measured first, or right after the heaviest."""
+    shift = repeat % len(variants)
+    return variants[shift:] + variants[:shift]
+
+
+# What a row keeps of its repeats: settings stay as they are, counts add up (lost, duplicated,
+# rows stored: one over all repeats is as bad as one in each), and measurements become
+# {median, min, max}, which docs_bench reads as the median.
+SETTINGS = {"variant", "label", "n", "steady_messages", "steady_rate", "burst_messages", "burst_senders"}
+COUNTS = {"lost", "duplicated", "expected", "stored", "sent"}
+
+
+def spread(values):
+    values = [value for value in values if value is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "values": values}
+
+
+def median(value):
+    """A figure as one number: the median of a {median, min, max}, or the value itself."""
+    return value["median"] if isinstance(value, dict) else value
+
+
+def combine(runs, variants, sizes):
+    """One row per variant and N, from its runs (one a repeat), in the table's order."""
+    rows = []
+    for variant in variants:
+        for n in sizes:
+            mine = [run for run in runs if run["variant"] == variant.key and run["n"] == n]
+            if not mine:
+                continue
+            row = {"repeats": len(mine)}
+            for key in mine[0]:
+                if key == "repeat":
+                    continue
+                if key in SETTINGS:
+                    row[key] = mine[0][key]
+                elif key in COUNTS:
+                    row[key] = sum(run[key] for run in mine)
+                else:
+                    row[key] = spread([run[key] for run in mine])
+            rows.append(row)
+    return rows
+
+
+async def run_all(plan, variants, logs, repeats=1):
     redis = services.start_redis() if any(v.redis for v in variants) else None
-    results = []
+    runs = []
     try:
-        for index, variant in enumerate(variants):
-            with serving(variant, redis, logs) as (ports, pids, database):
-                for n in plan.sizes:
-                    # A room of its own for each N: with a database, every join's history
-                    # query finds the room empty, as it did for the first size.
-                    room = f"bench{index}n{n}"
-                    result = await measure(variant, ports, pids, n, plan, room)
-                    if database:
-                        result["stored"] = stored_rows(database, room)
-                    results.append(result)
-                    print(f"{variant.label:28} N={n:<4} connect {result['connect_s']:6.2f} s  "
-                          f"p50 {number(result['p50_ms']):>6} ms  p99 {number(result['p99_ms']):>6} ms  "
-                          f"burst {number(result['deliveries_per_s'], 0):>7}/s  "
-                          f"cpu {number(result['cpu_us_per_delivery']):>6} µs  lost {result['lost']} dup {result['duplicated']}  "
-                          f"busy {percent(result['busy_burst'])} client {number(result['client_cores_burst'], 2)}"
-                          + (f"  stored {result['stored']} of {result['sent']}" if database else ""), flush=True)
+        for repeat in range(repeats):
+            for variant in rotated(variants, repeat):
+                with serving(variant, redis, logs) as (ports, pids, database):
+                    for n in plan.sizes:
+                        # A room of its own for each N and repeat: with a database, every join's
+                        # history query finds the room empty, as it did for the first size.
+                        room = f"bench{variant.key}n{n}r{repeat}"
+                        result = await measure(variant, ports, pids, n, plan, room)
+                        result["repeat"] = repeat
+                        if database:
+                            result["stored"] = stored_rows(database, room)
+                        runs.append(result)
+                        print(f"[{repeat + 1}/{repeats}] {variant.label:28} N={n:<4} "
+                              f"connect {result['connect_s']:6.2f} s  "
+                              f"p50 {number(result['p50_ms']):>6} ms  p99 {number(result['p99_ms']):>6} ms  "
+                              f"burst {number(result['deliveries_per_s'], 0):>7}/s  "
+                              f"cpu {number(result['cpu_us_per_delivery']):>6} µs  lost {result['lost']} "
+                              f"dup {result['duplicated']}  busy {percent(result['busy_burst'])} "
+                              f"client {number(result['client_cores_burst'], 2)}"
+                              + (f"  stored {result['stored']} of {result['sent']}" if database else ""),
+                              flush=True)
     finally:
         if redis:
             redis.stop()
-    return results
+    return runs
 
 
 def main(argv=None):
@@ -517,24 +584,32 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,100,500", help="clients in the room, comma-separated")
     parser.add_argument("--out", type=Path, default=OUT, help=f"where results go (default {OUT.relative_to(ROOT)})")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="times each variant is measured, interleaved with the others (default 3; --tiny: 1)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes and loads: only shows that it runs")
     args = parser.parse_args(argv)
     plan = Plan(sizes=[int(size) for size in args.sizes.split(",")])
     if args.tiny:
         plan = Plan(sizes=[3], steady_rate=30, steady_seconds=0.3, burst_deliveries=60, senders=2, silence=2,
                     most_bursts=2)
+        if "--repeats" not in " ".join(argv if argv is not None else sys.argv):
+            args.repeats = 1
     variants = VARIANTS
     if not services.redis_binary():
         print(f"No redis-server, so no Redis variants: {services.HOW_TO_GET_REDIS}.")
         variants = [v for v in VARIANTS if not v.redis]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tutorial-bench-") as logs:
-        results = asyncio.run(run_all(plan, variants, logs))
+        runs = asyncio.run(run_all(plan, variants, logs, args.repeats))
+    results = combine(runs, variants, plan.sizes)
     info = machine()
     args.out.mkdir(parents=True, exist_ok=True)
+    # "results": one row per variant and N (what the docs' figures name); "runs": every
+    # measurement, one per repeat, so that ratios can be taken within a repeat.
     (args.out / "results.json").write_text(json.dumps({"machine": info, "plan": plan.__dict__,
-                                                       "results": results}, indent=1) + "\n")
-    (args.out / "results.md").write_text(report(results, plan, info, time.monotonic() - started))
+                                                       "repeats": args.repeats, "results": results,
+                                                       "runs": runs}, indent=1) + "\n")
+    (args.out / "results.md").write_text(report(results, plan, info, time.monotonic() - started, runs))
     drawn = plot(results, args.out / "bench.png")
     print(f"\nwrote {args.out / 'results.md'}, {args.out / 'results.json'}"
           + (f" and {drawn}" if drawn else " (no plot: matplotlib is not installed; `make bench` installs it)"))
