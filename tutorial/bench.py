@@ -390,6 +390,20 @@ def percent(fraction):
     return "n/a" if fraction is None else f"{100 * fraction:.0f}%"
 
 
+CLIENT_BOUND = 0.7  # cores of the load client's own CPU, above which it set the pace
+MACHINE_BOUND = 0.9  # fraction of all cores busy, above which the machine did
+
+
+def bound(row):
+    """What limited a row's bursts, when it was not the server: words for the table, or ""."""
+    client, busy = median(row["client_cores_burst"]), median(row["busy_burst"])
+    if client is not None and client > CLIENT_BOUND:
+        return " (client-bound)"
+    if busy is not None and busy > MACHINE_BOUND:
+        return " (machine-bound)"
+    return ""
+
+
 def ratio(runs, key_a, key_b, n, metric):
     """A / B pair by pair within each repeat (both measured minutes apart), as {median, min, max}."""
     pairs = []
@@ -422,7 +436,7 @@ def report(results, plan, info, seconds, runs):
             f"| {r['label']} | {r['n']} | {ranged(r['connect_s'], 2)} | {ranged(r['p50_ms'])} | "
             f"{ranged(r['p99_ms'])} | {ranged(r['deliveries_per_s'], 0)} | {ranged(r['cpu_us_per_delivery'])} | "
             f"{r['lost']}, {r['duplicated']} of {r['expected']:,} | "
-            f"{percent(median(r['busy_burst']))}, {number(median(r['client_cores_burst']), 2)} |"
+            f"{percent(median(r['busy_burst']))}, {number(median(r['client_cores_burst']), 2)}{bound(r)} |"
         )
     middle = 100 if 100 in plan.sizes else plan.sizes[len(plan.sizes) // 2]
     checks = [
