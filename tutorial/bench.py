@@ -598,7 +598,7 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,100,500", help="clients in the room, comma-separated")
     parser.add_argument("--out", type=Path, default=OUT, help=f"where results go (default {OUT.relative_to(ROOT)})")
-    parser.add_argument("--repeats", type=int, default=3,
+    parser.add_argument("--repeats", type=int, default=None,
                         help="times each variant is measured, interleaved with the others (default 3; --tiny: 1)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes and loads: only shows that it runs")
     args = parser.parse_args(argv)
@@ -606,8 +606,8 @@ def main(argv=None):
     if args.tiny:
         plan = Plan(sizes=[3], steady_rate=30, steady_seconds=0.3, burst_deliveries=60, senders=2, silence=2,
                     most_bursts=2)
-        if "--repeats" not in " ".join(argv if argv is not None else sys.argv):
-            args.repeats = 1
+    if args.repeats is None:
+        args.repeats = 1 if args.tiny else 3
     variants = VARIANTS
     if not services.redis_binary():
         print(f"No redis-server, so no Redis variants: {services.HOW_TO_GET_REDIS}.")
