@@ -26,7 +26,12 @@ shown as it is.
   has to remember which goes first. After a `|`, another form: `bare` (the number alone),
   `times` ("2.4 times"), `percent` (a ratio as "5.2%"), `about` (words for a comparison:
   "about", "about twice", "about half", or "1.7 times", to be followed by "as many as" or
-  "as fast as").
+  "as fast as"), `range` (a measurement with the range of its repeats: "2.1× (1.9–2.3×)").
+- A measurement in results.json is {median, min, max, values}: the median of its repeats, and
+  each repeat's value in repeat order. A figure is its median; but A / B or A - B of two
+  measurements is taken within each repeat first, then its median (and range) over the repeats,
+  so that two variants are compared with each other as measured minutes apart, not across
+  repeats the machine may have spent differently.
 - A claim is `A < B` (or >, <=, >=, ==), where B may also be a plain number. It is written as
   nothing; when it is false, the build fails. Sides that each name several values are paired
   row by row. Put a claim beside the words it stands for ("faster", "under", "none").
@@ -38,7 +43,9 @@ false claim, stops the build with the page and the expression.
 
 import json
 import math
+import operator
 import re
+import statistics
 
 from mkdocs.exceptions import PluginError
 
@@ -81,6 +88,27 @@ def significant(value, digits=2):
     return f"{rounded:,.{max(0, places)}f}"
 
 
+class Measured(float):
+    """A measurement: its median, as a number, and the value of each repeat (None where a
+    repeat had none), in repeat order, so that two measurements can be paired repeat by repeat."""
+
+    def __new__(cls, median, values):
+        measured = super().__new__(cls, median)
+        measured.values = values
+        return measured
+
+
+def paired(x, y, operation):
+    """x op y; for two measurements of the same repeats, the median of op within each repeat:
+    05 and 04 measured minutes apart in one repeat are compared with each other, not with
+    whatever the machine was doing during another repeat."""
+    if isinstance(x, Measured) and isinstance(y, Measured) and len(x.values) == len(y.values):
+        each = [operation(a, b) for a, b in zip(x.values, y.values) if a is not None and b is not None and b != 0]
+        if each:
+            return Measured(statistics.median(each), each)
+    return operation(x, y)
+
+
 class Values:
     """What an expression names: one value, or one per row ({key: value}), and their unit."""
 
@@ -109,7 +137,7 @@ def dig(value, keys, text):
             known = ", ".join(value) if isinstance(value, dict) else "no keys"
             raise FigureError(f"`{text}`: results.json has no {key!r} here (it has: {known})")
     if isinstance(value, dict) and "median" in value:
-        value = value["median"]
+        value = Measured(value["median"], value.get("values", [value["median"]]))
     if not isinstance(value, (int, float, str)) or isinstance(value, bool):
         raise FigureError(f"`{text}` is {value!r}, not a number or a name")
     return value
@@ -180,7 +208,7 @@ def difference(text, data):
     a, b = term(parts[0], data).numbers(text), term(parts[1], data).numbers(text)
     if a.unit != b.unit:
         raise FigureError(f"`{text}` subtracts {b.unit or 'a count'} from {a.unit or 'a count'}")
-    return Values({key: x - y for key, x, y in pair(a, b, text)}, a.unit, a.whole and b.whole)
+    return Values({key: paired(x, y, operator.sub) for key, x, y in pair(a, b, text)}, a.unit, a.whole and b.whole)
 
 
 def expression(text, data):
@@ -200,7 +228,7 @@ def expression(text, data):
         unit = a.unit  # per client, per message: the numerator's unit
     else:
         raise FigureError(f"`{text}` divides {a.unit or 'a count'} by {b.unit}")
-    return Values({key: x / y for key, x, y in pair(a, b, text)}, unit)
+    return Values({key: paired(x, y, operator.truediv) for key, x, y in pair(a, b, text)}, unit)
 
 
 def shown(value, unit, whole=False):
@@ -227,6 +255,11 @@ def figure(text, data):
         return shown(value, values.unit, values.whole)
     if form == "bare":
         return shown(value, None, values.whole)
+    if form == "range":
+        if not isinstance(value, Measured):
+            raise FigureError(f"`{text} | range`: only a measurement (or a ratio of two) has a range")
+        low, high = min(value.values), max(value.values)
+        return f"{shown(value, values.unit)} ({significant(low)}–{shown(high, values.unit)})"
     if values.unit != "×":
         raise FigureError(f"`{text} | {form}`: only a ratio (A / B of the same unit) can be said in words")
     if form == "times":
@@ -235,7 +268,7 @@ def figure(text, data):
         return f"{significant(100 * value)}%"
     if form == "about":
         return about(value)
-    raise FigureError(f"`| {form}`: the forms are bare, times, percent and about")
+    raise FigureError(f"`| {form}`: the forms are bare, range, times, percent and about")
 
 
 def claim(text, data, operator):

@@ -1,0 +1,29 @@
+"""Code the performance page's "making it faster" measures: a step's consumer, with one change.
+
+`make bench` mixes these into a step's consumer for its lever variants (tutorial/bench.py);
+the page includes them from here, so that what it shows is what was measured.
+"""
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+
+# --8<-- [start:skip]
+class SkipTheTrip(AsyncWebsocketConsumer):
+    # Before every handler, Channels' dispatch() sends close_old_connections()
+    # through the sync worker thread and waits for it: one thread trip per
+    # event, so one per delivery in a room. It is there for handlers that use
+    # Django's async ORM (acreate(), aget(), ...), which does not replace a
+    # connection the database dropped or one past CONN_MAX_AGE by itself.
+    # chat_message() only forwards an event to the browser, so its events
+    # may go straight to it; every other type keeps the trip. List only types
+    # whose handlers never touch the database, directly or through a helper:
+    # one that does would keep using a dead or stale connection and fail.
+    # (database_sync_to_async() closes old connections on its own, both ways.)
+    DATABASE_FREE = {"chat.message"}
+
+    async def dispatch(self, message):
+        if message["type"] in self.DATABASE_FREE:
+            await self.chat_message(message)
+        else:
+            await super().dispatch(message)
+# --8<-- [end:skip]
