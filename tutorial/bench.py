@@ -207,7 +207,7 @@ def bench_modules(variant, logs):
                         ""]
     application += ["from mysite.asgi import application  # noqa: E402,F401"]
     if variant.freeze:
-        application += ["import gc  # noqa: E402", "", "gc.freeze()"]
+        application += ["from tutorial.levers import freeze_start_up  # noqa: E402", "", "freeze_start_up()"]
     (Path(logs) / "bench_settings.py").write_text("\n".join(settings) + "\n")
     (Path(logs) / "bench_asgi.py").write_text("\n".join(application) + "\n")
 
@@ -448,15 +448,16 @@ def ranged(value, digits=1, unit=""):
 def report(results, plan, info, seconds, runs, clients, repeats):
     lines = [
         "| variant | N | connect all N (s) | p50 (ms) | p99 (ms) | burst deliveries/s | "
-        "server CPU per delivery (µs) | lost, duplicated | machine busy, client cores (burst) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "server CPU per delivery (µs) | lost, duplicated | machine busy: steady, burst | client cores (burst) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r['label']} | {r['n']} | {ranged(r['connect_s'], 2)} | {ranged(r['p50_ms'])} | "
             f"{ranged(r['p99_ms'])} | {ranged(r['deliveries_per_s'], 0)} | {ranged(r['cpu_us_per_delivery'])} | "
             f"{r['lost']}, {r['duplicated']} of {r['expected']:,} | "
-            f"{percent(median(r['busy_burst']))}, {number(median(r['client_cores_burst']), 2)}{bound(r)} |"
+            f"{percent(median(r['busy_steady']))}, {percent(median(r['busy_burst']))} | "
+            f"{number(median(r['client_cores_burst']), 2)}{bound(r)} |"
         )
     middle = 100 if 100 in plan.sizes else plan.sizes[len(plan.sizes) // 2]
     at_middle = {r["variant"]: r for r in results if r["n"] == middle}
@@ -511,7 +512,8 @@ def report(results, plan, info, seconds, runs, clients, repeats):
         f"{plan.enough_cpu:g} s of CPU, so that /proc's 10 ms ticks can count it. Server CPU: the daphne "
         "processes (and redis-server for 06) during the bursts; 07's SQLite runs inside daphne, so its "
         "CPU is counted too. Lost and duplicated: by message id, at every member. Machine busy: the "
-        f"fraction of all cores working during the bursts, from /proc/stat; client cores: the busiest of "
+        f"fraction of all cores working during the steady load and during the bursts, from /proc/stat "
+        f"(the servers', the clients' and anyone else's work); client cores: the busiest of "
         f"the {clients} load-client processes, its own CPU over the same time. A row is marked client-bound "
         f"when that client used over {CLIENT_BOUND:g} of a core (raise --clients), machine-bound when over "
         f"{MACHINE_BOUND:.0%} of all cores were busy (its figures are the machine's limit, not the server's). "
@@ -718,9 +720,10 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     # "results": one row per variant and N (what the docs' figures name); "runs": every
     # measurement, one per repeat, so that ratios can be taken within a repeat.
-    (args.out / "results.json").write_text(json.dumps({"machine": info, "plan": plan.__dict__,
-                                                       "repeats": args.repeats, "results": results,
-                                                       "runs": runs}, indent=1) + "\n")
+    (args.out / "results.json").write_text(json.dumps({
+        "machine": info, "plan": plan.__dict__, "repeats": args.repeats, "clients": args.clients,
+        "marks": {"client_bound_cores": CLIENT_BOUND, "machine_bound_busy": MACHINE_BOUND},
+        "results": results, "runs": runs}, indent=1) + "\n")
     (args.out / "results.md").write_text(report(results, plan, info, time.monotonic() - started, runs, args.clients, args.repeats))
     drawn = plot(results, args.out)
     print(f"\nwrote {args.out / 'results.md'}, {args.out / 'results.json'}"

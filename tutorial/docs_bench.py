@@ -24,7 +24,7 @@ shown as it is.
   two values with the same unit divide into a ratio (×), and subtract only when they have the
   same unit. A difference divided is written in parentheses, `(A - B) / C`, so that nobody
   has to remember which goes first. After a `|`, another form: `bare` (the number alone),
-  `times` ("2.4 times"), `percent` (a ratio as "5.2%"), `about` (words for a comparison:
+  `times` ("2.4 times"), `percent` (a ratio, or a fraction such as busy_burst, as "5.2%"), `about` (words for a comparison:
   "about", "about twice", "about half", or "1.7 times", to be followed by "as many as" or
   "as fast as"), `range` (a measurement with the range of its repeats: "2.1× (1.9–2.3×)").
 - A measurement in results.json is {median, min, max, values}: the median of its repeats, and
@@ -36,8 +36,8 @@ shown as it is.
   nothing; when it is false, the build fails. Sides that each name several values are paired
   row by row. Put a claim beside the words it stands for ("faster", "under", "none").
 
-Measured values are shown to two significant figures: one run on a shared machine is not
-more precise than that. Counts (integers) are shown whole. A path that names nothing, or a
+Measured values are shown to two significant figures: the median of a few repeats on a shared
+machine is not more precise than that. Counts (integers) are shown whole. A path that names nothing, or a
 false claim, stops the build with the page and the expression.
 """
 
@@ -162,6 +162,8 @@ def path(text, data):
     values = {}
     for variant in chosen_variants:
         for n in chosen_sizes:
+            if (variant, n) not in rows and "*" in (variants, sizes):
+                continue  # * names the rows there are: a lever is measured at one N only
             if (variant, n) not in rows:
                 raise FigureError(f"`{text}`: results.json has no row for variant {variant!r} at N = {n} "
                                   f"(variants: {', '.join(known_variants)}; N: {known_sizes})")
@@ -260,6 +262,8 @@ def figure(text, data):
             raise FigureError(f"`{text} | range`: only a measurement (or a ratio of two) has a range")
         low, high = min(value.values), max(value.values)
         return f"{shown(value, values.unit)} ({significant(low)}–{shown(high, values.unit)})"
+    if form == "percent" and values.unit is None:
+        return f"{significant(100 * value)}%"  # a fraction: of the cores that were busy, say
     if values.unit != "×":
         raise FigureError(f"`{text} | {form}`: only a ratio (A / B of the same unit) can be said in words")
     if form == "times":

@@ -4,6 +4,8 @@
 the page includes them from here, so that what it shows is what was measured.
 """
 
+import gc
+
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 
@@ -27,3 +29,15 @@ class SkipTheTrip(AsyncWebsocketConsumer):
         else:
             await super().dispatch(message)
 # --8<-- [end:skip]
+
+
+# --8<-- [start:freeze]
+def freeze_start_up():
+    # Called at the end of mysite/asgi.py, once `application` is built. The
+    # objects that exist by then (Django, Channels, the server, your code)
+    # live as long as the process, yet every full garbage collection walks
+    # them all again, and every delivery due meanwhile waits. gc.freeze()
+    # takes them out of the collector's sight; what is made later is
+    # collected as before.
+    gc.freeze()
+# --8<-- [end:freeze]
