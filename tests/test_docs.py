@@ -284,3 +284,10 @@ def test_ratios_of_measurements_are_paired_within_a_repeat():
     data = {"results": [row("05", [200, None, 240]), row("04", [100, 40, 80])]}
     assert docs_bench.render("{{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s | range }}", "t",
                              data) == "2.5× (2.0–3.0×)"
+    assert docs_bench.render("{{ bench 05@100.deliveries_per_s | range }}", "t", data) == "240/s (200–240/s)"
+    # ...and stays in its place, so that a difference divided by another still pairs repeat with
+    # repeat: (200 - 100) / (100 - 50) in repeat 1, (240 - 80) / (80 - 40) in repeat 3.
+    data["results"] += [row("06x1", [100, 10, 80]), row("06x2", [50, 20, 40])]
+    assert docs_bench.render("{{ bench (05@100.deliveries_per_s - 04@100.deliveries_per_s) / "
+                             "(06x1@100.deliveries_per_s - 06x2@100.deliveries_per_s) | range }}", "t",
+                             data) == "3.0× (2.0–4.0×)"

@@ -33,8 +33,10 @@ Method (issue 11; what each figure is and why it can be trusted):
 
 - Repeats interleave. A run makes R repeats (--repeats, 3 by default; the tiny run inside
   `make test` makes 1). Each repeat measures every variant at every N once, and the variant
-  order is rotated by one each repeat (04 05 06x1 ... then 05 06x1 ... 04), so a slow minute on
-  the machine falls on different variants in different repeats instead of on one of them. Each
+  first repeat goes in the table's order, each later one in a shuffled order (seeded by the
+  repeat's number; results.json keeps the orders), so a slow minute on the machine falls on
+  different variants in different repeats, and no variant always follows the same one. Each
+  server is measured at N = 100 first, on a fresh process, as the levers are. Each
   figure in results.json is {median, min, max} over the repeats; a ratio between two variants is
   computed pair by pair within a repeat (both were measured minutes apart), then its median taken.
 - The machine's load is recorded beside each figure. Before and after each phase (the steady
@@ -43,10 +45,11 @@ Method (issue 11; what each figure is and why it can be trusted):
   servers' own CPU (from /proc/<pid>/stat) and the load client's: what is left over is other
   work on the machine, and a row measured while it was large says so.
 - The load client must not be the bottleneck. The load comes from K client processes
-  (tutorial/bench_client.py, --clients, 2 by default), the room's members split between them;
+  (tutorial/bench_client.py, --clients: half the cores, at least 2), the room's members split
+  between them;
   each reports its own CPU time, and a row whose busiest client used over 70% of a core during
   the bursts is marked "client-bound" (raise --clients). On a machine with few cores the
-  clients and the servers share them: a row during whose bursts over 90% of all cores were busy
+  clients and the servers share them: a row during whose bursts over 85% of all cores were busy
   is marked "machine-bound", since its figures are then the machine's limit.
 - Latency percentiles come from thousands of samples: the steady phase times every delivery of
   1,000 deliveries a second for 4 s, 4,000 at every N, and p50 and p99 are
@@ -71,6 +74,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import sqlite3
 import statistics
 import subprocess
@@ -325,16 +329,18 @@ def measure(variant, ports, pids, n, plan, room, clients):
         # ticks (10 ms), so a fast server gets more bursts, until its CPU time is enough to count.
         senders = min(plan.senders, n)
         each = max(1, min(plan.burst_most, max(plan.burst_deliveries // n, senders)) // senders)
-        cpu = burst_seconds = received = 0
+        burst_seconds = received = 0
         client_cpu = [0.0] * len(clients.pipes)
         client_wall = [0.0] * len(clients.pipes)
         burst_load = Load().start()
+        # The servers' CPU is read before the first burst and after each: each reading is good to a
+        # tick (10 ms), so one difference over all the bursts, not a sum of one per burst.
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
         for repeat in range(plan.most_bursts):
-            cpu_before = sum(cpu_seconds(pid) for pid in pids)
             start = time.perf_counter()
             answers = clients.ask("burst", repeat=repeat, senders=senders, each=each,
                                   expected=(repeat + 1) * senders * each)
-            cpu += sum(cpu_seconds(pid) for pid in pids) - cpu_before
+            cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
             sent += [f"burst {repeat}.{index}.{number}" for index in range(senders) for number in range(each)]
             burst_received = sum(answer["burst"] for answer in answers)
             burst_seconds += max(max(answer["last"] for answer in answers) - start, 1e-9)
@@ -411,7 +417,7 @@ def percent(fraction):
 
 
 CLIENT_BOUND = 0.7  # cores of the load client's own CPU, above which it set the pace
-MACHINE_BOUND = 0.9  # fraction of all cores busy, above which the machine did
+MACHINE_BOUND = 0.85  # fraction of all cores busy, above which the machine did
 
 
 def bound(row):
@@ -593,11 +599,15 @@ def plot(results, folder):
 # ---------------------------------------------------------------- the run
 
 
-def rotated(variants, repeat):
-    """The variants in the order repeat number `repeat` measures them: shifted by one each time,
-    so that no variant is always the one measured first, or right after the heaviest."""
-    shift = repeat % len(variants)
-    return variants[shift:] + variants[:shift]
+def shuffled(variants, repeat):
+    """The variants in the order repeat number `repeat` measures them: the first repeat in the
+    table's order, each later one shuffled (seeded by its number, so a run can be repeated),
+    so that no variant always comes first, or always right after the same neighbour."""
+    if repeat == 0:
+        return list(variants)
+    order = list(variants)
+    random.Random(repeat).shuffle(order)
+    return order
 
 
 # What a row keeps of its repeats: settings stay as they are, counts add up (lost, duplicated,
@@ -661,15 +671,24 @@ def sizes_of(variant, plan):
     return [100 if 100 in plan.sizes else plan.sizes[len(plan.sizes) // 2]]
 
 
+def in_order(sizes):
+    """The order a server is measured at its sizes: the middle one (100) first, on a fresh
+    process, as a lever is (a lever is measured at that size only), then the others."""
+    middle = 100 if 100 in sizes else sizes[len(sizes) // 2]
+    return [middle] + [n for n in sizes if n != middle]
+
+
 def run_all(plan, variants, logs, repeats, clients):
     redis = services.start_redis() if any(v.redis for v in variants) else None
     pool = Clients(clients)
-    runs = []
+    runs, orders = [], []
     try:
         for repeat in range(repeats):
-            for variant in rotated(variants, repeat):
+            order = shuffled(variants, repeat)
+            orders.append([variant.key for variant in order])
+            for variant in order:
                 with serving(variant, redis, logs) as (ports, pids, database):
-                    for n in sizes_of(variant, plan):
+                    for n in in_order(sizes_of(variant, plan)):
                         # A room of its own for each N and repeat: with a database, every join's
                         # history query finds the room empty, as it did for the first size.
                         room = f"bench{variant.key}n{n}r{repeat}"
@@ -691,7 +710,7 @@ def run_all(plan, variants, logs, repeats, clients):
         pool.close()
         if redis:
             redis.stop()
-    return runs
+    return runs, orders
 
 
 def main(argv=None):
@@ -701,8 +720,9 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=OUT, help=f"where results go (default {OUT.relative_to(ROOT)})")
     parser.add_argument("--repeats", type=int, default=None,
                         help="times each variant is measured, interleaved with the others (default 3; --tiny: 1)")
-    parser.add_argument("--clients", type=int, default=2,
-                        help="load-client processes sharing the room's members (default 2)")
+    parser.add_argument("--clients", type=int, default=max(2, (os.cpu_count() or 2) // 2),
+                        help="load-client processes sharing the room's members (default: half the "
+                             "cores, at least 2)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes and loads: only shows that it runs")
     args = parser.parse_args(argv)
     plan = Plan(sizes=[int(size) for size in args.sizes.split(",")])
@@ -714,7 +734,7 @@ def main(argv=None):
     variants = available(VARIANTS, say=print)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tutorial-bench-") as logs:
-        runs = run_all(plan, variants, logs, args.repeats, args.clients)
+        runs, orders = run_all(plan, variants, logs, args.repeats, args.clients)
     results = combine(runs, variants, plan)
     info = machine()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -723,7 +743,7 @@ def main(argv=None):
     (args.out / "results.json").write_text(json.dumps({
         "machine": info, "plan": plan.__dict__, "repeats": args.repeats, "clients": args.clients,
         "marks": {"client_bound_cores": CLIENT_BOUND, "machine_bound_busy": MACHINE_BOUND},
-        "results": results, "runs": runs}, indent=1) + "\n")
+        "orders": orders, "results": results, "runs": runs}, indent=1) + "\n")
     (args.out / "results.md").write_text(report(results, plan, info, time.monotonic() - started, runs, args.clients, args.repeats))
     drawn = plot(results, args.out)
     print(f"\nwrote {args.out / 'results.md'}, {args.out / 'results.json'}"

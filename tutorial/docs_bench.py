@@ -44,6 +44,7 @@ false claim, stops the build with the page and the expression.
 import json
 import math
 import operator
+from operator import truediv
 import re
 import statistics
 
@@ -103,9 +104,13 @@ def paired(x, y, operation):
     05 and 04 measured minutes apart in one repeat are compared with each other, not with
     whatever the machine was doing during another repeat."""
     if isinstance(x, Measured) and isinstance(y, Measured) and len(x.values) == len(y.values):
-        each = [operation(a, b) for a, b in zip(x.values, y.values) if a is not None and b is not None and b != 0]
-        if each:
-            return Measured(statistics.median(each), each)
+        # A repeat that lacks either side stays a None in its place, so that a further
+        # operation still pairs repeat with repeat: (A - B) / (C - D).
+        each = [None if a is None or b is None or (b == 0 and operation is truediv) else operation(a, b)
+                for a, b in zip(x.values, y.values)]
+        known = [value for value in each if value is not None]
+        if known:
+            return Measured(statistics.median(known), each)
     return operation(x, y)
 
 
@@ -260,7 +265,8 @@ def figure(text, data):
     if form == "range":
         if not isinstance(value, Measured):
             raise FigureError(f"`{text} | range`: only a measurement (or a ratio of two) has a range")
-        low, high = min(value.values), max(value.values)
+        known = [each for each in value.values if each is not None]
+        low, high = min(known), max(known)
         return f"{shown(value, values.unit)} ({significant(low)}–{shown(high, values.unit)})"
     if form == "percent" and values.unit is None:
         return f"{significant(100 * value)}%"  # a fraction: of the cores that were busy, say

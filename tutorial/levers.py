@@ -13,14 +13,14 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 class SkipTheTrip(AsyncWebsocketConsumer):
     # Before every handler, Channels' dispatch() sends close_old_connections()
     # through the sync worker thread and waits for it: one thread trip per
-    # event, so one per delivery in a room. It is there for handlers that use
-    # Django's async ORM (acreate(), aget(), ...), which does not replace a
-    # connection the database dropped or one past CONN_MAX_AGE by itself.
-    # chat_message() only forwards an event to the browser, so its events
-    # may go straight to it; every other type keeps the trip. List only types
-    # whose handlers never touch the database, directly or through a helper:
-    # one that does would keep using a dead or stale connection and fail.
-    # (database_sync_to_async() closes old connections on its own, both ways.)
+    # event, so one per delivery in a room. It is the clean-up Django does at
+    # the end of every HTTP request, done per event: close the connection once
+    # it is older than CONN_MAX_AGE (0 by default: every time), or when an
+    # error left it unusable. Django's async ORM (acreate(), aget(), ...)
+    # relies on it. chat_message() only forwards an event to the browser, so
+    # its events may go straight to it; every other type keeps the trip. List
+    # only types whose handlers never touch the database, directly or through
+    # a helper. (database_sync_to_async() does the clean-up on its own.)
     DATABASE_FREE = {"chat.message"}
 
     async def dispatch(self, message):

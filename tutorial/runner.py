@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import bench, services
+from . import services
 from .steps import ROOT, STEPS, find
 from .wire import port_in_use
 
@@ -190,6 +190,8 @@ def bench_job():
     measured = {row["variant"] for row in rows}
     # Every variant the machine can serve: Redis ones need redis-server, uvicorn ones uvicorn
     # (the "bench" extra, as matplotlib); the list is bench.py's own.
+    from . import bench
+
     wanted = {variant.key for variant in bench.available(bench.VARIANTS)}
     # Not a figure but a fact: step 07 stored every message the run sent it, once.
     unstored = [f"{row['variant']}: {row['stored']} rows for {row['sent']} messages" for row in rows
