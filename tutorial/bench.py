@@ -524,7 +524,8 @@ def report(results, plan, info, seconds, runs, clients, repeats):
         f"when that client used over {CLIENT_BOUND:g} of a core (raise --clients), machine-bound when over "
         f"{MACHINE_BOUND:.0%} of all cores were busy (its figures are the machine's limit, not the server's). "
         f"Each figure is the median of {repeats} repeat(s), with the range of the repeats in brackets; the "
-        "repeats interleave the variants, in an order rotated each time.",
+        "repeats interleave the variants, the first in this table's order, each later one shuffled (results.json "
+        "keeps the orders). Each server starts fresh and is measured at N = 100 first, as the levers are.",
         "",
         f"Machine: {info['cpus']} CPUs, {info['cpu_model']}; {info['system']}; Python {info['python']}; "
         + ", ".join(f"{name} {version}" for name, version in info["versions"].items())
@@ -723,6 +724,7 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=max(2, (os.cpu_count() or 2) // 2),
                         help="load-client processes sharing the room's members (default: half the "
                              "cores, at least 2)")
+    parser.add_argument("--variants", help="only these, comma-separated (default: all), e.g. 05,05freeze")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes and loads: only shows that it runs")
     args = parser.parse_args(argv)
     plan = Plan(sizes=[int(size) for size in args.sizes.split(",")])
@@ -732,6 +734,8 @@ def main(argv=None):
     if args.repeats is None:
         args.repeats = 1 if args.tiny else 3
     variants = available(VARIANTS, say=print)
+    if args.variants:
+        variants = [v for v in variants if v.key in args.variants.split(",")]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tutorial-bench-") as logs:
         runs, orders = run_all(plan, variants, logs, args.repeats, args.clients)
