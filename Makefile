@@ -17,7 +17,8 @@
 #   make test                 every step's checks, each step's replay, and the docs build
 #   make docs                 serve the docs site on http://127.0.0.1:8001/
 #   make generate             re-capture the outputs the docs show (handshake, check runs)
-#   make bench                measure steps 04-07 and a bare server side by side (a few minutes);
+#   make bench                measure steps 04-07, the performance page's levers and a bare server
+#                             side by side, three times over (about nine minutes);
 #                             writes the table and plot to docs/assets/bench/
 #   make bench-watch          how long make watch takes from a save to its verdict, step by step
 

@@ -42,6 +42,7 @@ def test_every_step_has_a_page_with_its_generated_parts(step):
 def test_every_snippet_names_a_file_that_exists():
     for page in DOCS.rglob("*.md"):
         for path in SNIPPET.findall(page.read_text()):
+            path = path.split(":", 1)[0]  # "file.py:section" includes a part of the file
             assert (ROOT / path).is_file(), f"{page.relative_to(ROOT)} includes {path}, which does not exist"
 
 
@@ -218,8 +219,9 @@ def typed_figures(markdown, data):
 
 
 def comparisons_without_data(markdown):
-    # Tables are left out: their cells name things ("under daphne") more than they compare.
-    text = re.sub(r"^\s*\|.*\n", "", prose(markdown), flags=re.MULTILINE)
+    # Tables and headings are left out: they name things ("under daphne", "Making it faster")
+    # more than they compare.
+    text = re.sub(r"^\s*(?:\||#).*\n", "", prose(markdown), flags=re.MULTILINE)
     paragraphs = re.split(r"\n\s*\n", text)
     return [" ".join(p.split())[:120] for p in paragraphs if COMPARING.search(p) and "FIGURE" not in p]
 
@@ -262,3 +264,30 @@ def test_the_figure_checks_catch_what_they_are_for():
             row["variant"] = {"04": "05", "05": "04"}[row["variant"]]
     with pytest.raises(docs_bench.FigureError, match=r"05@\*\.deliveries_per_s > 04@\*\.deliveries_per_s"):
         docs_bench.render(PERFORMANCE.read_text(), "docs/performance.md", swapped)
+
+
+def test_ratios_of_measurements_are_paired_within_a_repeat():
+    """A / B of two measurements is the median of each repeat's own ratio, not a ratio of medians:
+    each repeat measured both variants a minute apart. `| range` shows the repeats' spread."""
+    def row(variant, values):
+        known = [value for value in values if value is not None]
+        return {"variant": variant, "n": 100, "deliveries_per_s": {
+            "median": sorted(known)[len(known) // 2], "min": min(known), "max": max(known), "values": values}}
+
+    # Repeat 2 was slow for both: per repeat, 05 is 2x, 2.5x and 2x as fast as 04.
+    data = {"results": [row("05", [200, 100, 240]), row("04", [100, 40, 120])]}
+    assert docs_bench.render("{{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s }}", "t", data) == "2.0×"
+    assert docs_bench.render("{{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s | range }}", "t",
+                             data) == "2.0× (2.0–2.5×)"
+    assert docs_bench.render("{{ bench 05@100.deliveries_per_s | range }}", "t", data) == "200/s (100–240/s)"
+    # A repeat that measured nothing (None) is left out of the pairs, not paired with another repeat.
+    data = {"results": [row("05", [200, None, 240]), row("04", [100, 40, 80])]}
+    assert docs_bench.render("{{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s | range }}", "t",
+                             data) == "2.5× (2.0–3.0×)"
+    assert docs_bench.render("{{ bench 05@100.deliveries_per_s | range }}", "t", data) == "240/s (200–240/s)"
+    # ...and stays in its place, so that a difference divided by another still pairs repeat with
+    # repeat: (200 - 100) / (100 - 50) in repeat 1, (240 - 80) / (80 - 40) in repeat 3.
+    data["results"] += [row("06x1", [100, 10, 80]), row("06x2", [50, 20, 40])]
+    assert docs_bench.render("{{ bench (05@100.deliveries_per_s - 04@100.deliveries_per_s) / "
+                             "(06x1@100.deliveries_per_s - 06x2@100.deliveries_per_s) | range }}", "t",
+                             data) == "3.0× (2.0–4.0×)"

@@ -24,21 +24,29 @@ shown as it is.
   two values with the same unit divide into a ratio (×), and subtract only when they have the
   same unit. A difference divided is written in parentheses, `(A - B) / C`, so that nobody
   has to remember which goes first. After a `|`, another form: `bare` (the number alone),
-  `times` ("2.4 times"), `percent` (a ratio as "5.2%"), `about` (words for a comparison:
+  `times` ("2.4 times"), `percent` (a ratio, or a fraction such as busy_burst, as "5.2%"), `about` (words for a comparison:
   "about", "about twice", "about half", or "1.7 times", to be followed by "as many as" or
-  "as fast as").
+  "as fast as"), `range` (a measurement with the range of its repeats: "2.1× (1.9–2.3×)").
+- A measurement in results.json is {median, min, max, values}: the median of its repeats, and
+  each repeat's value in repeat order. A figure is its median; but A / B or A - B of two
+  measurements is taken within each repeat first, then its median (and range) over the repeats,
+  so that two variants are compared with each other as measured minutes apart, not across
+  repeats the machine may have spent differently.
 - A claim is `A < B` (or >, <=, >=, ==), where B may also be a plain number. It is written as
   nothing; when it is false, the build fails. Sides that each name several values are paired
   row by row. Put a claim beside the words it stands for ("faster", "under", "none").
 
-Measured values are shown to two significant figures: one run on a shared machine is not
-more precise than that. Counts (integers) are shown whole. A path that names nothing, or a
+Measured values are shown to two significant figures: the median of a few repeats on a shared
+machine is not more precise than that. Counts (integers) are shown whole. A path that names nothing, or a
 false claim, stops the build with the page and the expression.
 """
 
 import json
 import math
+import operator
+from operator import truediv
 import re
+import statistics
 
 from mkdocs.exceptions import PluginError
 
@@ -81,6 +89,31 @@ def significant(value, digits=2):
     return f"{rounded:,.{max(0, places)}f}"
 
 
+class Measured(float):
+    """A measurement: its median, as a number, and the value of each repeat (None where a
+    repeat had none), in repeat order, so that two measurements can be paired repeat by repeat."""
+
+    def __new__(cls, median, values):
+        measured = super().__new__(cls, median)
+        measured.values = values
+        return measured
+
+
+def paired(x, y, operation):
+    """x op y; for two measurements of the same repeats, the median of op within each repeat:
+    05 and 04 measured minutes apart in one repeat are compared with each other, not with
+    whatever the machine was doing during another repeat."""
+    if isinstance(x, Measured) and isinstance(y, Measured) and len(x.values) == len(y.values):
+        # A repeat that lacks either side stays a None in its place, so that a further
+        # operation still pairs repeat with repeat: (A - B) / (C - D).
+        each = [None if a is None or b is None or (b == 0 and operation is truediv) else operation(a, b)
+                for a, b in zip(x.values, y.values)]
+        known = [value for value in each if value is not None]
+        if known:
+            return Measured(statistics.median(known), each)
+    return operation(x, y)
+
+
 class Values:
     """What an expression names: one value, or one per row ({key: value}), and their unit."""
 
@@ -109,7 +142,7 @@ def dig(value, keys, text):
             known = ", ".join(value) if isinstance(value, dict) else "no keys"
             raise FigureError(f"`{text}`: results.json has no {key!r} here (it has: {known})")
     if isinstance(value, dict) and "median" in value:
-        value = value["median"]
+        value = Measured(value["median"], value.get("values", [value["median"]]))
     if not isinstance(value, (int, float, str)) or isinstance(value, bool):
         raise FigureError(f"`{text}` is {value!r}, not a number or a name")
     return value
@@ -134,6 +167,8 @@ def path(text, data):
     values = {}
     for variant in chosen_variants:
         for n in chosen_sizes:
+            if (variant, n) not in rows and "*" in (variants, sizes):
+                continue  # * names the rows there are: a lever is measured at one N only
             if (variant, n) not in rows:
                 raise FigureError(f"`{text}`: results.json has no row for variant {variant!r} at N = {n} "
                                   f"(variants: {', '.join(known_variants)}; N: {known_sizes})")
@@ -180,7 +215,7 @@ def difference(text, data):
     a, b = term(parts[0], data).numbers(text), term(parts[1], data).numbers(text)
     if a.unit != b.unit:
         raise FigureError(f"`{text}` subtracts {b.unit or 'a count'} from {a.unit or 'a count'}")
-    return Values({key: x - y for key, x, y in pair(a, b, text)}, a.unit, a.whole and b.whole)
+    return Values({key: paired(x, y, operator.sub) for key, x, y in pair(a, b, text)}, a.unit, a.whole and b.whole)
 
 
 def expression(text, data):
@@ -200,7 +235,7 @@ def expression(text, data):
         unit = a.unit  # per client, per message: the numerator's unit
     else:
         raise FigureError(f"`{text}` divides {a.unit or 'a count'} by {b.unit}")
-    return Values({key: x / y for key, x, y in pair(a, b, text)}, unit)
+    return Values({key: paired(x, y, operator.truediv) for key, x, y in pair(a, b, text)}, unit)
 
 
 def shown(value, unit, whole=False):
@@ -227,6 +262,14 @@ def figure(text, data):
         return shown(value, values.unit, values.whole)
     if form == "bare":
         return shown(value, None, values.whole)
+    if form == "range":
+        if not isinstance(value, Measured):
+            raise FigureError(f"`{text} | range`: only a measurement (or a ratio of two) has a range")
+        known = [each for each in value.values if each is not None]
+        low, high = min(known), max(known)
+        return f"{shown(value, values.unit)} ({significant(low)}–{shown(high, values.unit)})"
+    if form == "percent" and values.unit is None:
+        return f"{significant(100 * value)}%"  # a fraction: of the cores that were busy, say
     if values.unit != "×":
         raise FigureError(f"`{text} | {form}`: only a ratio (A / B of the same unit) can be said in words")
     if form == "times":
@@ -235,7 +278,7 @@ def figure(text, data):
         return f"{significant(100 * value)}%"
     if form == "about":
         return about(value)
-    raise FigureError(f"`| {form}`: the forms are bare, times, percent and about")
+    raise FigureError(f"`| {form}`: the forms are bare, range, times, percent and about")
 
 
 def claim(text, data, operator):
