@@ -5,7 +5,7 @@ when nothing stands between the socket and the room. It speaks only what the
 benchmark uses: /ws/chat/<room>/, a {"channel_name": ...} hello, and
 {"message": ...} in, {"message", "user", "direct"} out to everyone in the room.
 
-    python -m tutorial.bare_chat PORT
+    python -m tutorial.bare_chat PORT [BACKLOG]
 """
 
 import asyncio
@@ -19,7 +19,7 @@ from websockets.asyncio.server import broadcast, serve
 ROOM_PATH = re.compile(r"/ws/chat/(\w+)/")
 
 
-async def main(port):
+async def main(port, backlog=100):
     rooms = {}
     numbers = itertools.count()
 
@@ -44,9 +44,9 @@ async def main(port):
             room.discard(ws)
 
     # No compression: daphne offers none either, so both do the same work per frame.
-    async with serve(chat, "127.0.0.1", port, compression=None, max_queue=None):
+    async with serve(chat, "127.0.0.1", port, compression=None, max_queue=None, backlog=backlog):
         await asyncio.Future()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(*map(int, sys.argv[1:3])))  # the port, and the listen backlog (asyncio's default: 100)

@@ -56,6 +56,9 @@ Method (issue 11; what each figure is and why it can be trusted):
   taken over all of them. In a big room they come from fewer messages (40 at N = 100), each
   delivered to every member, so one pause of the server (a garbage collection) moves the p99:
   the gc.freeze() lever shows how much.
+- Connecting measures the server, not the kernel's retry timer: every server listens with a
+  backlog of 1024 (daphne's default is 50, and a join whose SYN finds the queue full is retried
+  a second later), and the kernel's ListenDrops counter is read around every join.
 - Loss and duplication are counted by identity. Every message carries a unique id (phase,
   sender, number); each member records the ids it received. Per member, lost = ids sent to the
   room that it never got; duplicated = ids it got more than once. A total would let a duplicate
@@ -90,6 +93,11 @@ from .steps import ROOT, find
 from .wire import free_port, stop, wait_for_port
 
 OUT = ROOT / "docs" / "assets" / "bench"
+# How many connections the kernel holds for a server before it accepts them. Past it, a client's
+# SYN is dropped and it tries again a second later: 500 joins at once against daphne's default
+# (Twisted's 50) measured the kernel's retry timer as much as the server. Every server gets this
+# one; ListenDrops in /proc/net/netstat says whether any join was dropped anyway.
+BACKLOG = 1024
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -129,6 +137,7 @@ class Plan:
     sizes: list
     steady_rate: int = 1000  # deliveries per second, for every N: the steady load
     steady_seconds: float = 4.0
+    backlog: int = BACKLOG  # every server's listen queue (see BACKLOG)
     burst_deliveries: int = 10000  # about this many deliveries a burst...
     burst_most: int = 1000  # ...from at most this many messages (the layer's capacity)
     senders: int = 5
@@ -138,6 +147,15 @@ class Plan:
 
 
 # ---------------------------------------------------------------- the servers
+
+
+def listen_drops():
+    """Connection attempts the kernel dropped because a listen queue was full, since boot."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split()))["ListenDrops"])
+    return 0
 
 
 def cpu_seconds(pid):
@@ -217,7 +235,7 @@ def bench_modules(variant, logs):
 
 
 @contextlib.contextmanager
-def serving(variant, redis, logs):
+def serving(variant, redis, logs, backlog):
     """Start the variant's server processes; yield (ports, pids whose CPU counts, database or None);
     stop them."""
     processes, ports = [], []
@@ -235,11 +253,12 @@ def serving(variant, redis, logs):
         for index in range(variant.processes):
             port = free_port()
             if variant.step is None:
-                command, cwd = [sys.executable, "-m", "tutorial.bare_chat", str(port)], ROOT
+                command, cwd = [sys.executable, "-m", "tutorial.bare_chat", str(port), str(backlog)], ROOT
             elif variant.server == "uvicorn":
                 # Plain asyncio and h11, as daphne has (no uvloop, no httptools); no lifespan,
                 # which Channels' router does not speak.
-                command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+                command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--backlog",
+                           str(backlog),
                            "--loop", "asyncio", "--http", "h11", "--ws", "websockets-sansio",
                            "--lifespan", "off", "bench_asgi:application"]
                 cwd = find(variant.step).folder
@@ -247,7 +266,9 @@ def serving(variant, redis, logs):
                 # daphne drops a handshake that takes over 5 s (--websocket_connect_timeout).
                 # On a busy machine, 500 joins at once can take longer; the benchmark waits
                 # as long as its client does (60 s) and reports the time instead of dying.
-                command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                # The endpoint sets the listen backlog: daphne's default (Twisted's) is 50.
+                command = [sys.executable, "-m", "daphne", "-e",
+                           f"tcp:port={port}:interface=127.0.0.1:backlog={backlog}",
                            "--websocket_connect_timeout", "60", "bench_asgi:application"]
                 cwd = find(variant.step).folder
             log_path = Path(logs) / f"{variant.key}-{index}.log"
@@ -309,9 +330,10 @@ def busiest(answers):
 
 
 def measure(variant, ports, pids, n, plan, room, clients):
-    started = time.perf_counter()
+    started, dropped = time.perf_counter(), listen_drops()
     clients.ask("join", ports=ports, room=room, n=n, silence=plan.silence)
     connect_seconds = time.perf_counter() - started
+    dropped = listen_drops() - dropped
     try:
         clients.ask("warm")
         # Steady load: the same deliveries per second at every N, one sender at a time.
@@ -360,6 +382,9 @@ def measure(variant, ports, pids, n, plan, room, clients):
     return {
         "variant": variant.key, "label": variant.label, "n": n,
         "connect_s": connect_seconds,
+        # Joins whose first SYN the kernel dropped (a full listen queue, anyone's on the machine):
+        # each waited for a retry, a second later, so connect_s then measures the kernel's timer.
+        "listen_drops": dropped,
         "steady_messages": messages, "steady_rate": messages * n / plan.steady_seconds,
         "steady_samples": len(latencies),
         "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
@@ -459,7 +484,8 @@ def report(results, plan, info, seconds, runs, clients, repeats):
     ]
     for r in results:
         lines.append(
-            f"| {r['label']} | {r['n']} | {ranged(r['connect_s'], 2)} | {ranged(r['p50_ms'])} | "
+            f"| {r['label']} | {r['n']} | {ranged(r['connect_s'], 2)}"
+            f"{f' ({dropped} dropped)' if (dropped := r.get('listen_drops', 0)) else ''} | {ranged(r['p50_ms'])} | "
             f"{ranged(r['p99_ms'])} | {ranged(r['deliveries_per_s'], 0)} | {ranged(r['cpu_us_per_delivery'])} | "
             f"{r['lost']}, {r['duplicated']} of {r['expected']:,} | "
             f"{percent(median(r['busy_steady']))}, {percent(median(r['busy_burst']))} | "
@@ -505,6 +531,8 @@ def report(results, plan, info, seconds, runs, clients, repeats):
     lines.append(f"- 0 lost and 0 duplicated, by identity, every variant and size: lost "
                  f"{sum(r['lost'] for r in results)}, duplicated {sum(r['duplicated'] for r in results)}, "
                  f"of {sum(r['expected'] for r in results):,} deliveries")
+    lines.append(f"- joins dropped by a full listen queue (each waits a second for the kernel's retry), "
+                 f"all rows: {sum(r.get('listen_drops', 0) for r in results)}")
     stored = [r for r in results if "stored" in r]
     if stored:
         lines.append(f"- rows stored, all sizes: {sum(r['stored'] for r in stored):,} "
@@ -615,7 +643,7 @@ def shuffled(variants, repeat):
 # rows stored: one over all repeats is as bad as one in each), and measurements become
 # {median, min, max}, which docs_bench reads as the median.
 SETTINGS = {"variant", "label", "n", "steady_messages", "steady_rate", "burst_messages", "burst_senders"}
-COUNTS = {"lost", "duplicated", "expected", "stored", "sent"}
+COUNTS = {"lost", "duplicated", "expected", "stored", "sent", "listen_drops"}
 
 
 def spread(values):
@@ -688,7 +716,7 @@ def run_all(plan, variants, logs, repeats, clients):
             order = shuffled(variants, repeat)
             orders.append([variant.key for variant in order])
             for variant in order:
-                with serving(variant, redis, logs) as (ports, pids, database):
+                with serving(variant, redis, logs, plan.backlog) as (ports, pids, database):
                     for n in in_order(sizes_of(variant, plan)):
                         # A room of its own for each N and repeat: with a database, every join's
                         # history query finds the room empty, as it did for the first size.
