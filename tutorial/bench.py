@@ -275,9 +275,12 @@ def serving(variant, redis, logs, backlog):
             with open(log_path, "w") as log:
                 process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
             processes.append(process)
-            if not wait_for_port(port, process):
-                raise RuntimeError(f"the server did not start:\n{Path(log_path).read_text()[-2000:]}")
             ports.append(port)
+        # All of a variant's processes start side by side; then each must be listening.
+        for index, (port, process) in enumerate(zip(ports, processes)):
+            if not wait_for_port(port, process):
+                log_path = Path(logs) / f"{variant.key}-{index}.log"
+                raise RuntimeError(f"the server did not start:\n{log_path.read_text()[-2000:]}")
         pids = [process.pid for process in processes] + ([redis.process.pid] if variant.redis else [])
         yield ports, pids, database
     finally:
@@ -377,7 +380,7 @@ def measure(variant, ports, pids, n, plan, room, clients):
         tallies = clients.ask("tally", sent=sent)
     finally:
         clients.ask("leave")
-        time.sleep(0.3)  # the servers' disconnect()s run after the close handshakes
+        time.sleep(0.1)  # the servers' disconnect()s run after the close handshakes
     expected = len(sent) * n
     return {
         "variant": variant.key, "label": variant.label, "n": n,
