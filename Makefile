@@ -58,7 +58,7 @@ test: setup
 	$(PY) -m tutorial test
 
 docs: setup
-	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
+	TUTORIAL_OWN_BENCH=1 NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
 
 generate: setup
 	$(PY) -m tutorial.docs_generate
