@@ -600,6 +600,13 @@ def redis_server():
     redis.stop()
 
 
+@pytest.fixture(scope="module")
+def two_on_redis(redis_server, start_server):
+    """Two daphne processes of the step on one Redis (and, from step 07, one SQLite file, sessions
+    included), as two machines behind a load balancer would be."""
+    return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
+
+
 async def chat_burst(room, senders, each):
     """The first `senders` WebSockets of `room` send `each` messages apiece, all at once.
 

@@ -142,12 +142,6 @@ def two_on_memory(start_server):
     return start_server(REDIS_URL=None), start_server(REDIS_URL=None)
 
 
-@pytest.fixture(scope="module")
-def two_on_redis(redis_server, start_server):
-    """Two daphne processes of the step on one Redis, as two machines behind a load balancer would be."""
-    return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
-
-
 @pytest.mark.regression("it shows the limit step 06 lifts: an in-memory layer per process")
 async def test_two_processes_without_redis_do_not_hear_each_other(two_on_memory):
     first, second = two_on_memory

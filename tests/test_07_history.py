@@ -297,12 +297,6 @@ async def test_a_message_stored_just_before_the_history_read_is_not_shown_twice(
 # ---------------------------------------------------------------- live: two processes, one database
 
 
-@pytest.fixture(scope="module")
-def two_on_redis(redis_server, start_server):
-    """Two daphne processes of the step on one Redis and one SQLite file."""
-    return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
-
-
 async def test_two_processes_on_redis_see_the_same_history(two_on_redis):
     first, second = two_on_redis
     async with ws_open(first, "/ws/chat/shared_past/") as alice:

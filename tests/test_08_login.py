@@ -252,12 +252,6 @@ async def test_live_a_foreign_origin_with_the_cookie_gets_403(server, live_user)
     )
 
 
-@pytest.fixture(scope="module")
-def two_on_redis(redis_server, start_server):
-    """Two daphne processes of the step on one Redis and one SQLite file (sessions included)."""
-    return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
-
-
 async def test_logout_on_one_process_closes_the_socket_on_another(two_on_redis, live_user):
     first, second = two_on_redis
     session = log_in(first, live_user)

@@ -272,11 +272,6 @@ async def test_on_the_in_memory_layer_the_command_and_the_shell_reach_nobody(ser
     )
 
 
-@pytest.fixture(scope="module")
-def two_on_redis(redis_server, start_server):
-    return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
-
-
 async def test_with_redis_the_command_and_the_shell_reach_both_processes(two_on_redis, redis_server, live_database):
     env = {**live_database, "REDIS_URL": redis_server.url}
     async with ws_open(two_on_redis[0], "/ws/chat/everyone/") as first, \

@@ -258,6 +258,9 @@ def test_the_figure_checks_catch_what_they_are_for():
     assert typed_figures("Step 05 delivers 1.65x as many, in 65 ms, twice as fast.", data) == [
         "1.65x", "65 ms", "twice"]
     assert typed_figures("At N = 100, 99 in 100 of 500 clients, in step 04 on port 8000.", data) == []
+    # A comparison in words needs a figure or a claim beside it; a heading only names its section.
+    assert comparisons_without_data("Step 05 is faster.\n") == ["Step 05 is faster."]
+    assert comparisons_without_data("## Making it faster\n\nStep 05 is {{ bench 05@100.p50_ms }}.\n") == []
     swapped = json.loads(json.dumps(data))
     for row in swapped["results"]:
         if row["variant"] in ("04", "05"):

@@ -45,7 +45,6 @@ import json
 import logging
 import math
 import operator
-from operator import truediv
 import re
 import statistics
 
@@ -110,7 +109,7 @@ def paired(x, y, operation):
     if isinstance(x, Measured) and isinstance(y, Measured) and len(x.values) == len(y.values):
         # A repeat that lacks either side stays a None in its place, so that a further
         # operation still pairs repeat with repeat: (A - B) / (C - D).
-        each = [None if a is None or b is None or (b == 0 and operation is truediv) else operation(a, b)
+        each = [None if a is None or b is None or (b == 0 and operation is operator.truediv) else operation(a, b)
                 for a, b in zip(x.values, y.values)]
         known = [value for value in each if value is not None]
         if known:
@@ -272,26 +271,25 @@ def figure(text, data):
         known = [each for each in value.values if each is not None]
         low, high = min(known), max(known)
         return f"{shown(value, values.unit)} ({significant(low)}–{shown(high, values.unit)})"
-    if form == "percent" and values.unit is None:
-        return f"{significant(100 * value)}%"  # a fraction: of the cores that were busy, say
+    if form == "percent" and values.unit in (None, "×"):
+        # A ratio, or a fraction (of the cores that were busy, say).
+        return f"{significant(100 * value)}%"
     if values.unit != "×":
         raise FigureError(f"`{text} | {form}`: only a ratio (A / B of the same unit) can be said in words")
     if form == "times":
         return f"{significant(value)} times"
-    if form == "percent":
-        return f"{significant(100 * value)}%"
     if form == "about":
         return about(value)
     raise FigureError(f"`| {form}`: the forms are bare, range, times, percent and about")
 
 
-def claim(text, data, operator):
+def claim(text, data, relation):
     left, right = RELATION.split(text, maxsplit=1)[::2]
     a, b = expression(left, data).numbers(text), expression(right, data).numbers(text)
-    false = [(key, x, y) for key, x, y in pair(a, b, text) if not COMPARE[operator](x, y)]
+    false = [(key, x, y) for key, x, y in pair(a, b, text) if not COMPARE[relation](x, y)]
     if false:
         rows = "; ".join(
-            (f"at {'/'.join(map(str, key))}: " if key else "") + f"{shown(x, a.unit)} {operator} {shown(y, b.unit)}"
+            (f"at {'/'.join(map(str, key))}: " if key else "") + f"{shown(x, a.unit)} {relation} {shown(y, b.unit)}"
             for key, x, y in false)
         raise FigureError(f"`{text}` is false in results.json ({rows}): the prose beside it no longer "
                           "says what the benchmark measured")

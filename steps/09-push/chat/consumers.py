@@ -184,11 +184,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_direct(to, event)
         else:
             # Stored first, sent second: what the room hears is what a
-            # newcomer will read. acreate() is Django's async twin of
-            # create(): the INSERT runs on Django's thread for database work
-            # while this coroutine waits. (The other way to the same end is
-            # channels.db.database_sync_to_async around a plain function that
-            # calls Message.objects.create(): the docs page shows both.)
+            # newcomer will read. Django's async ORM runs the INSERT on its
+            # thread for database work while this coroutine waits. (The other
+            # way to the same end is channels.db.database_sync_to_async around
+            # a plain function that calls Message.objects.create(): the docs
+            # page shows both.)
             stored = Message(room=self.room_name, author=self.username, text=data["message"])
             # Step 09: chat/signals.py pushes every new Message to its room,
             # except one a consumer sends itself, below: this mark says so.

@@ -107,6 +107,7 @@ STATIC_URL = "static/"
 # does not exist, and logout to the admin's "logged out" page.
 LOGIN_REDIRECT_URL = "/chat/"
 LOGOUT_REDIRECT_URL = "/chat/"
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Show the consumer's lifecycle (connect, receive, disconnect) in the
