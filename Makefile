@@ -4,7 +4,7 @@
 # The learner's loop, in a workspace of your own (work/, which git ignores):
 #   make start                begin the next step (STEP=02: that one), from your own last step
 #   make watch                on every save: check the current step, and serve it on :8000
-#   make hint                 the next hint for the first task that does not pass yet
+#   make hint                 the next hint for the first task that does not pass yet (DIR=: your copy elsewhere)
 #   make check                the current step's checklist, once (V=1: pytest's whole output)
 #   make progress             every step: done, in progress, not started
 #   make reset                start the current step over (your version is kept in work/.backup/)
@@ -52,7 +52,7 @@ watch: setup
 	$(PY) -m tutorial watch --port $(PORT)
 
 hint progress reset solution: setup
-	$(PY) -m tutorial $@ $(if $(filter-out progress reset,$@),$(STEP))
+	$(PY) -m tutorial $@ $(if $(filter-out progress reset,$@),$(STEP) $(if $(DIR),--dir $(DIR)))
 
 test: setup
 	$(PY) -m tutorial test
@@ -61,7 +61,7 @@ docs: setup
 	TUTORIAL_OWN_BENCH=1 NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
 
 generate: setup
-	$(PY) -m tutorial.docs_generate
+	$(PY) -m tutorial generate
 
 # Only the benchmark draws a plot, so only it installs matplotlib (the "bench" extra).
 $(VENV)/.bench-installed: $(VENV)/.installed
@@ -71,10 +71,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 bench-setup: $(VENV)/.bench-installed
 
 bench: bench-setup
-	$(PY) -m tutorial.bench
+	$(PY) -m tutorial bench
 
 bench-watch: setup
-	$(PY) -m tutorial.watch_bench
+	$(PY) -m tutorial bench-watch
 
 clean:
 	rm -rf $(VENV) site steps/*/db.sqlite3

@@ -27,15 +27,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tutorial.steps import find
-from tutorial.wire import free_port, raw_handshake, stop, wait_for_port
+from tutorial.core import serve
+from tutorial.core.steps import find
+from tutorial.core.wire import raw_handshake
 
 STEP = find(os.environ.get("TUTORIAL_STEP", "latest"))
 STEP_DIR = Path(os.environ.get("TUTORIAL_STEP_DIR", STEP.folder))
@@ -77,7 +76,7 @@ def pytest_collection_modifyitems(config, items):
     step 00's page failing to open its WebSocket.
 
     A check marked regression("why") must say why: marked so, a check of step N must pass
-    on step N-1, where the others must fail (tutorial/replay.py, run by `make test`).
+    on step N-1, where the others must fail (tutorial/proof/replay.py, run by `make test`).
     """
     keep, drop = [], []
     for item in items:
@@ -246,23 +245,12 @@ def pytest_runtest_setup(item):
         live.log_start = live.log_path.stat().st_size
 
 
-class Server:
-    def __init__(self, port, log_path, process):
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        self.process = process
-        self.log_start = 0  # the byte where the current check's part of the log begins
+class Server(serve.Server):
+    """A live server whose log() reads only what the current check made it write."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
         LIVE_SERVERS.append(self)
-
-    def ws_url(self, path):
-        return f"ws://127.0.0.1:{self.port}{path}"
-
-    def log(self):
-        """What the server has logged since the current check started."""
-        with open(self.log_path, "rb") as log:
-            log.seek(self.log_start)
-            return log.read().decode(errors="replace")
 
     def wait_for_log(self, text, hint):
         deadline = time.monotonic() + LIVE_TIMEOUT
@@ -277,16 +265,15 @@ class Server:
             "the server logged a traceback: a client's bad input must get an error event "
             "or a close code, never an exception. The log, since this check started:\n" + log[-3000:]
         )
-        assert self.process.poll() is None, "the server process died:\n" + log[-3000:]
+        assert self.running, "the server process died:\n" + log[-3000:]
 
 
-def wait_until_listening(port, process, log_path):
-    """Wait until the server process accepts connections on the port; return it as a Server."""
-    live = Server(port, log_path, process)
-    if not wait_for_port(port, process):
-        stop(process)
-        pytest.fail("the server did not start:\n" + live.log())
-    return live
+def start_live(how, log_path, env):
+    """Serve the step as `how` (runserver or daphne, core/serve.py) and wait until it listens."""
+    try:
+        return serve.start(STEP_DIR, how, env=env, log_path=log_path, server_class=Server)
+    except serve.NotServing as error:
+        pytest.fail(f"the server did not start: {error}")
 
 
 @pytest.fixture(scope="session")
@@ -298,8 +285,7 @@ def live_database(tmp_path_factory):
     path = tmp_path_factory.mktemp("database") / "db.sqlite3"
     env = {"SQLITE_PATH": str(path)}
     if (STEP_DIR / "chat" / "migrations").is_dir():
-        done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-                              cwd=STEP_DIR, env={**os.environ, **env}, capture_output=True, text=True)
+        done = serve.migrate(STEP_DIR, {**os.environ, **env})
         if done.returncode:
             pytest.fail("python manage.py migrate failed, so the live checks have no tables: chat/models.py "
                         "and chat/migrations/ (python manage.py makemigrations chat) should agree\n"
@@ -314,17 +300,10 @@ def server(tmp_path_factory, live_database):
     From step 01 on, daphne's place at the top of INSTALLED_APPS makes this
     daphne's runserver; in step 00 it is Django's own, which speaks HTTP only.
     """
-    port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "runserver.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **live_database}
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-            cwd=STEP_DIR, stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-    live = wait_until_listening(port, process, log_path)
+    live = start_live("runserver", log_path, {**os.environ, "PYTHONUNBUFFERED": "1", **live_database})
     yield live
-    stop(process)
+    live.stop()
 
 
 def handshake(server, path):
@@ -564,19 +543,13 @@ def start_server(tmp_path_factory, live_database):
                 environment.pop(name, None)
             else:
                 environment[name] = value
-        port = free_port()
-        log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
-        with open(log_path, "w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mysite.asgi:application"],
-                cwd=STEP_DIR, stdout=log, stderr=subprocess.STDOUT, env=environment,
-            )
-        started.append(process)
-        return wait_until_listening(port, process, log_path)
+        live = start_live("daphne", tmp_path_factory.mktemp("daphne") / "daphne.log", environment)
+        started.append(live)
+        return live
 
     yield _start
-    for process in started:
-        stop(process)
+    for live in started:
+        live.stop()
 
 
 @pytest.fixture(scope="session")
@@ -585,7 +558,7 @@ def redis_server():
 
     `redis_server.url` is what REDIS_URL takes; `redis_server.client()` looks inside.
     """
-    from tutorial.services import HOW_TO_GET_REDIS, redis_binary, start_redis
+    from tutorial.core.services import HOW_TO_GET_REDIS, redis_binary, start_redis
 
     if not redis_binary():
         reason = f"no Redis: {HOW_TO_GET_REDIS.split(', or')[0]} to run the Redis checks"

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 from asgiref.sync import sync_to_async
-from conftest import LIVE_TIMEOUT, STEP_DIR, frames_within, receive_json, recv_json, ws_open
+from conftest import STEP_DIR, frames_within, receive_json, recv_json, ws_open
 from test_08_login import PASSWORD, cookie_of, log_in, user_cookie
 
 COMMAND_TIMEOUT = 30  # a cold Django start on a busy machine; the command itself takes well under 1 s
@@ -245,7 +245,7 @@ def test_the_command_refuses_a_bad_room_and_the_in_memory_layer(tmp_path):
 
 
 def test_the_command_says_when_redis_cannot_be_reached(tmp_path):
-    from tutorial.wire import free_port
+    from tutorial.core.wire import free_port
 
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     done = manage("announce", "lobby", "hello", env={"SQLITE_PATH": str(tmp_path / "db.sqlite3"), "REDIS_URL": nowhere})

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from tutorial import docs_bench, docs_browser, docs_generate
-from tutorial.steps import ROOT, STEPS
+from tutorial.site import browser, figures, generate
+from tutorial.core.steps import ROOT, STEPS
 
 DOCS = ROOT / "docs"
 SNIPPET = re.compile(r'^\s*--8<-- "([^"]+)"', re.MULTILINE)
@@ -19,7 +19,7 @@ SNIPPET = re.compile(r'^\s*--8<-- "([^"]+)"', re.MULTILINE)
 def site(tmp_path_factory):
     """The site, built with --strict: any warning (a broken link, a missing include) fails."""
     out = tmp_path_factory.mktemp("site")
-    failed = docs_browser.build(out)
+    failed = browser.build(out)
     assert failed is None, "mkdocs build --strict failed:\n" + failed
     return out
 
@@ -59,15 +59,15 @@ def test_no_project_code_is_typed_into_the_docs():
 
 def test_captured_handshake_is_up_to_date():
     committed = (DOCS / "generated" / "handshake.txt").read_text()
-    assert committed == docs_generate.capture_handshake(), "docs/generated is stale: run `make generate`"
+    assert committed == generate.capture_handshake(), "docs/generated is stale: run `make generate`"
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)
 def test_captured_check_run_lists_the_current_tasks(step):
-    from tutorial.tasks import load
+    from tutorial.core.tasks import load
 
     committed = (DOCS / "generated" / f"check-{step.number}.txt").read_text()
-    captured = docs_generate.task_lines(committed)
+    captured = generate.task_lines(committed)
     tasks = [" ".join(task.do.split()) for task in load(step).tasks]
     # Each task's first line in the capture begins its text (the rest wraps onto further lines).
     assert [number for number, _ in captured] == list(range(1, len(tasks) + 1)) and all(
@@ -78,7 +78,7 @@ def test_captured_check_run_lists_the_current_tasks(step):
 
 def test_captured_watch_shows_a_failing_then_a_passing_run():
     committed = (DOCS / "generated" / "watch-02.txt").read_text()
-    from tutorial.tasks import load
+    from tutorial.core.tasks import load
 
     total = len(load(STEPS[2]).tasks)
     assert f"0 of {total} tasks done" in committed.split("step 02 done!")[0] and "step 02 done!" in committed, (
@@ -86,14 +86,14 @@ def test_captured_watch_shows_a_failing_then_a_passing_run():
     )
 
 
-@pytest.mark.parametrize("session", docs_generate.SESSIONS, ids=lambda session: session.slug)
+@pytest.mark.parametrize("session", generate.SESSIONS, ids=lambda session: session.slug)
 def test_captured_session_still_matches_its_step(session):
     assert (DOCS / "generated" / "sessions" / f"{session.slug}.txt").is_file(), "run `make generate`"
     if session.old:
         step = next(step for step in STEPS if step.number == session.step)
         assert session.old in (step.folder / session.file).read_text(), (
             f"the mistake {session.slug} no longer applies to steps/{step.name}/{session.file}: "
-            "update it in tutorial/docs_generate.py, then run `make generate`"
+            "update it in tutorial/site/generate.py, then run `make generate`"
         )
 
 
@@ -106,7 +106,7 @@ def test_built_pages_fetch_nothing_from_elsewhere(site):
 
 @pytest.fixture(scope="session")
 def site_url(site):
-    with docs_browser.serve(site) as url:
+    with browser.serve(site) as url:
         yield url
 
 
@@ -175,7 +175,7 @@ def test_cheat_sheet_lists_exactly_the_codes_of_protocol_py():
 
 
 # The performance page's figures come from docs/assets/bench/results.json, through the
-# {{ bench ... }} syntax of tutorial/docs_bench.py; none is typed, so `make bench` cannot leave
+# {{ bench ... }} syntax of tutorial/site/figures.py; none is typed, so `make bench` cannot leave
 # the prose contradicting its table.
 
 PERFORMANCE = DOCS / "performance.md"
@@ -204,7 +204,7 @@ def prose(markdown):
     markdown = SNIPPET.sub("", markdown)
     markdown = re.sub(r"`[^`\n]+`", "code", markdown)
     markdown = re.sub(r"\]\([^)]*\)", "]", markdown)
-    return docs_bench.MARKER.sub("FIGURE", markdown)
+    return figures.MARKER.sub("FIGURE", markdown)
 
 
 def typed_figures(markdown, data):
@@ -227,12 +227,12 @@ def comparisons_without_data(markdown):
 
 
 def test_performance_prose_types_no_figure_by_hand():
-    data = json.loads(docs_bench.RESULTS.read_text())
+    data = json.loads(figures.RESULTS.read_text())
     markdown = PERFORMANCE.read_text()
     typed = typed_figures(markdown, data)
     assert not typed, (
         f"docs/performance.md types {typed} by hand: the next `make bench` would contradict it. Name the "
-        "figure in results.json instead, e.g. {{ bench 05@100.p99_ms }} (see tutorial/docs_bench.py), or, "
+        "figure in results.json instead, e.g. {{ bench 05@100.p99_ms }} (see tutorial/site/figures.py), or, "
         "if it is no measurement, add it to TYPED_ON_PURPOSE in tests/test_docs.py with the reason"
     )
     loose = comparisons_without_data(markdown)
@@ -245,16 +245,16 @@ def test_performance_prose_types_no_figure_by_hand():
 def test_performance_figures_match_results_json():
     """The hook's own check, without a whole build: every path exists and every claim holds."""
     try:
-        docs_bench.render(PERFORMANCE.read_text(), "docs/performance.md")
+        figures.render(PERFORMANCE.read_text(), "docs/performance.md")
         failed = None
-    except docs_bench.FigureError as error:
+    except figures.FigureError as error:
         failed = str(error)
     assert failed is None, f"{failed}\n(after `make bench`, reword the sentence, or its claim, to what was measured)"
 
 
 def test_the_figure_checks_catch_what_they_are_for():
     """Proof that the two checks above can fail: a typed ratio, and results that contradict a claim."""
-    data = json.loads(docs_bench.RESULTS.read_text())
+    data = json.loads(figures.RESULTS.read_text())
     assert typed_figures("Step 05 delivers 1.65x as many, in 65 ms, twice as fast.", data) == [
         "1.65x", "65 ms", "twice"]
     assert typed_figures("At N = 100, 99 in 100 of 500 clients, in step 04 on port 8000.", data) == []
@@ -265,11 +265,11 @@ def test_the_figure_checks_catch_what_they_are_for():
     for row in swapped["results"]:
         if row["variant"] in ("04", "05"):
             row["variant"] = {"04": "05", "05": "04"}[row["variant"]]
-    with pytest.raises(docs_bench.FigureError, match=r"05@\*\.deliveries_per_s > 04@\*\.deliveries_per_s"):
-        docs_bench.render(PERFORMANCE.read_text(), "docs/performance.md", swapped)
+    with pytest.raises(figures.FigureError, match=r"05@\*\.deliveries_per_s > 04@\*\.deliveries_per_s"):
+        figures.render(PERFORMANCE.read_text(), "docs/performance.md", swapped)
     # `make docs` after a learner's own run is not strict: the page still builds, and says at its
     # top which sentences that run contradicts.
-    page = docs_bench.render(PERFORMANCE.read_text(), "docs/performance.md", swapped, strict=False)
+    page = figures.render(PERFORMANCE.read_text(), "docs/performance.md", swapped, strict=False)
     assert "Your `make bench` run disagrees with" in page and "05@*.deliveries_per_s > 04@*" in page
     assert "{{ bench" not in page
 
@@ -284,18 +284,18 @@ def test_ratios_of_measurements_are_paired_within_a_repeat():
 
     # Repeat 2 was slow for both: per repeat, 05 is 2x, 2.5x and 2x as fast as 04.
     data = {"results": [row("05", [200, 100, 240]), row("04", [100, 40, 120])]}
-    assert docs_bench.render("{{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s }}", "t", data) == "2.0×"
-    assert docs_bench.render("{{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s | range }}", "t",
+    assert figures.render("{{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s }}", "t", data) == "2.0×"
+    assert figures.render("{{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s | range }}", "t",
                              data) == "2.0× (2.0–2.5×)"
-    assert docs_bench.render("{{ bench 05@100.deliveries_per_s | range }}", "t", data) == "200/s (100–240/s)"
+    assert figures.render("{{ bench 05@100.deliveries_per_s | range }}", "t", data) == "200/s (100–240/s)"
     # A repeat that measured nothing (None) is left out of the pairs, not paired with another repeat.
     data = {"results": [row("05", [200, None, 240]), row("04", [100, 40, 80])]}
-    assert docs_bench.render("{{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s | range }}", "t",
+    assert figures.render("{{ bench 05@100.deliveries_per_s / 04@100.deliveries_per_s | range }}", "t",
                              data) == "2.5× (2.0–3.0×)"
-    assert docs_bench.render("{{ bench 05@100.deliveries_per_s | range }}", "t", data) == "240/s (200–240/s)"
+    assert figures.render("{{ bench 05@100.deliveries_per_s | range }}", "t", data) == "240/s (200–240/s)"
     # ...and stays in its place, so that a difference divided by another still pairs repeat with
     # repeat: (200 - 100) / (100 - 50) in repeat 1, (240 - 80) / (80 - 40) in repeat 3.
     data["results"] += [row("06x1", [100, 10, 80]), row("06x2", [50, 20, 40])]
-    assert docs_bench.render("{{ bench (05@100.deliveries_per_s - 04@100.deliveries_per_s) / "
+    assert figures.render("{{ bench (05@100.deliveries_per_s - 04@100.deliveries_per_s) / "
                              "(06x1@100.deliveries_per_s - 06x2@100.deliveries_per_s) | range }}", "t",
                              data) == "3.0× (2.0–4.0×)"

@@ -5,7 +5,7 @@ Run by `make test` with the docs checks, once for the whole repository (not per 
 
 import pytest
 
-from tutorial.steps import ROOT, STEPS, STEPS_DIR
+from tutorial.core.steps import ROOT, STEPS, STEPS_DIR
 
 SAME_IN_EVERY_STEP = [
     "manage.py", "mysite/settings.py", "mysite/urls.py", "mysite/asgi.py", "mysite/wsgi.py",
@@ -16,7 +16,7 @@ SAME_IN_EVERY_STEP = [
 
 def test_manifest_lists_every_step_folder_in_order():
     folders = sorted(path.name for path in STEPS_DIR.iterdir() if path.is_dir())
-    assert folders == [step.name for step in STEPS], "tutorial/steps.py and steps/ should list the same steps"
+    assert folders == [step.name for step in STEPS], "tutorial/core/steps.py and steps/ should list the same steps"
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda step: step.name)

@@ -2,18 +2,18 @@
 
 A learner reads the site on a laptop. Every line of code must fit its column (no sideways
 scrolling), and every diagram must draw its text as large as the prose, inside its boxes, and
-fit on the screen. The measurements are in tutorial/docs_browser.py; `make generate` takes its
+fit on the screen. The measurements are in tutorial/site/browser.py; `make generate` takes its
 screenshots of the step pages with the same browser.
 
-Run by `make test` with the docs checks (tutorial/runner.py's docs_job).
+Run by `make test` with the docs checks (tutorial/proof/everything.py's docs_job).
 """
 
 import os
 
 import pytest
 
-from tutorial import docs_browser
-from tutorial.docs_browser import HEIGHT, WIDTH
+from tutorial.site import browser as docs_browser
+from tutorial.site.browser import HEIGHT, WIDTH
 
 
 @pytest.fixture(scope="module")

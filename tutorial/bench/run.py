@@ -8,12 +8,12 @@ Each variant is served on loopback and driven by the same load clients:
     06 Redis x2    the same with two daphne processes, the clients split between them
     07 history     steps/07-history, daphne, in-memory like 05, and every room message
                    stored in SQLite before it is sent: 07 beside 05 is what the write costs
-    bare           the same room protocol on the bare websockets library (tutorial/bare_chat.py)
+    bare           the same room protocol on the bare websockets library (tutorial/bench/bare_chat.py)
 
 and the levers of the performance page's "making it faster", each a step with one change,
 measured at N = 100 only:
 
-    05 skip        05 with tutorial/levers.py's SkipTheTrip: chat.message events skip the
+    05 skip        05 with tutorial/bench/levers.py's SkipTheTrip: chat.message events skip the
                    thread trip that closes stale database connections
     05 freeze      05 with gc.freeze() once the application is loaded
     05 uvicorn     05 served by uvicorn instead of daphne
@@ -45,7 +45,7 @@ Method (issue 11; what each figure is and why it can be trusted):
   servers' own CPU (from /proc/<pid>/stat) and the load client's: what is left over is other
   work on the machine, and a row measured while it was large says so.
 - The load client must not be the bottleneck. The load comes from K client processes
-  (tutorial/bench_client.py, --clients: half the cores, at least 2), the room's members split
+  (tutorial/bench/client.py, --clients: half the cores, at least 2), the room's members split
   between them;
   each reports its own CPU time, and a row whose busiest client used over 70% of a core during
   the bursts is marked "client-bound" (raise --clients). On a machine with few cores the
@@ -64,15 +64,13 @@ Method (issue 11; what each figure is and why it can be trusted):
   room that it never got; duplicated = ids it got more than once. A total would let a duplicate
   hide a loss; identity does not.
 
-    python -m tutorial.bench                         # N = 10, 100, 500; writes docs/assets/bench/
-    python -m tutorial.bench --tiny --out /tmp/b     # a few seconds, to see that it still runs
-    python -m tutorial.bench --sizes 10 --repeats 2  # quicker, while working on the benchmark
+    python -m tutorial bench                         # N = 10, 100, 500; writes docs/assets/bench/
+    python -m tutorial bench --tiny --out /tmp/b     # a few seconds, to see that it still runs
+    python -m tutorial bench --sizes 10 --repeats 2  # quicker, while working on the benchmark
 """
 
 import argparse
-import asyncio
 import contextlib
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -84,13 +82,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from . import bench_client, services
-from .steps import ROOT, find
-from .wire import free_port, stop, wait_for_port
+from ..core import services
+from ..core.steps import ROOT, find
+from ..core.wire import free_port, stop, wait_for_port
+from . import client as bench_client
+from .variants import VARIANTS, available
 
 OUT = ROOT / "docs" / "assets" / "bench"
 # How many connections the kernel holds for a server before it accepts them. Past it, a client's
@@ -99,37 +99,6 @@ OUT = ROOT / "docs" / "assets" / "bench"
 # one; ListenDrops in /proc/net/netstat says whether any join was dropped anyway.
 BACKLOG = 1024
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class Variant:
-    key: str
-    label: str
-    step: str | None  # None: the bare websockets server
-    processes: int = 1
-    redis: bool = False
-    database: bool = False  # a fresh, migrated SQLite file for each run (steps 07 on)
-    # The levers of the performance page's "making it faster": each is a step with one change.
-    lever: bool = False  # measured at the middle N only (100), to keep `make bench` short
-    skip_trip: bool = False  # tutorial/levers.py's SkipTheTrip mixed into the step's consumer
-    freeze: bool = False  # gc.freeze() once the application is loaded
-    server: str = "daphne"  # or "uvicorn"
-    layer: str | None = None  # "pubsub": channels_redis's RedisPubSubChannelLayer instead
-
-
-VARIANTS = [
-    Variant("04", "04 sync, in-memory", "04"),
-    Variant("05", "05 async, in-memory", "05"),
-    Variant("06x1", "06 Redis, 1 process", "06", redis=True),
-    Variant("06x2", "06 Redis, 2 processes", "06", processes=2, redis=True),
-    Variant("07", "07 history, in-memory", "07", database=True),
-    Variant("bare", "bare websockets (ceiling)", None),
-    Variant("05skip", "05 + skip the trip", "05", lever=True, skip_trip=True),
-    Variant("05freeze", "05 + gc.freeze()", "05", lever=True, freeze=True),
-    Variant("05uvicorn", "05 on uvicorn", "05", lever=True, server="uvicorn"),
-    Variant("06pubsub", "06 pub/sub layer, 1 process", "06", lever=True, redis=True, layer="pubsub"),
-    Variant("05all", "05 + all three levers", "05", lever=True, skip_trip=True, freeze=True, server="uvicorn"),
-]
 
 
 @dataclass
@@ -223,13 +192,13 @@ def bench_modules(variant, logs):
     application = ["import django", "", "django.setup()", ""]
     if variant.skip_trip:
         application += ["from chat import consumers",
-                        "from tutorial.levers import SkipTheTrip",
+                        "from tutorial.bench.levers import SkipTheTrip",
                         "",
                         "consumers.ChatConsumer = type('ChatConsumer', (SkipTheTrip, consumers.ChatConsumer), {})",
                         ""]
     application += ["from mysite.asgi import application  # noqa: E402,F401"]
     if variant.freeze:
-        application += ["from tutorial.levers import freeze_start_up  # noqa: E402", "", "freeze_start_up()"]
+        application += ["from tutorial.bench.levers import freeze_start_up  # noqa: E402", "", "freeze_start_up()"]
     (Path(logs) / "bench_settings.py").write_text("\n".join(settings) + "\n")
     (Path(logs) / "bench_asgi.py").write_text("\n".join(application) + "\n")
 
@@ -253,7 +222,7 @@ def serving(variant, redis, logs, backlog):
         for index in range(variant.processes):
             port = free_port()
             if variant.step is None:
-                command, cwd = [sys.executable, "-m", "tutorial.bare_chat", str(port), str(backlog)], ROOT
+                command, cwd = [sys.executable, "-m", "tutorial", "bare-chat", str(port), str(backlog)], ROOT
             elif variant.server == "uvicorn":
                 # Plain asyncio and h11, as daphne has (no uvloop, no httptools); no lifespan,
                 # which Channels' router does not speak.
@@ -292,7 +261,7 @@ def serving(variant, redis, logs, backlog):
 
 
 class Clients:
-    """K load-client processes (tutorial/bench_client.py), asked the same thing at once."""
+    """K load-client processes (tutorial/bench/client.py), asked the same thing at once."""
 
     def __init__(self, k):
         context = multiprocessing.get_context("spawn")  # not fork: nothing of this process's state
@@ -685,17 +654,6 @@ def combine(runs, variants, plan):
     return rows
 
 
-def available(variants, say=lambda text: None):
-    """The variants this machine can serve: Redis ones need redis-server, uvicorn ones uvicorn."""
-    if not services.redis_binary():
-        say(f"No redis-server, so no Redis variants: {services.HOW_TO_GET_REDIS}.")
-        variants = [v for v in variants if not v.redis]
-    if importlib.util.find_spec("uvicorn") is None:
-        say("No uvicorn, so no uvicorn variants: `make bench-setup` installs it (the bench extra).")
-        variants = [v for v in variants if v.server != "uvicorn"]
-    return variants
-
-
 def sizes_of(variant, plan):
     """The room sizes a variant is measured at: every one, or for a lever the middle one (100)."""
     if not variant.lever:
@@ -746,7 +704,7 @@ def run_all(plan, variants, logs, repeats, clients):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tutorial.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tutorial bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,100,500", help="clients in the room, comma-separated")
     parser.add_argument("--out", type=Path, default=OUT, help=f"where results go (default {OUT.relative_to(ROOT)})")
@@ -786,6 +744,3 @@ def main(argv=None):
              else " (no plot: matplotlib is not installed; `make bench` installs it)"))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,9 +18,9 @@ import difflib
 import os
 import re
 
-from tutorial import docs_bench
-from tutorial.steps import STEPS
-from tutorial.tasks import load
+from tutorial.core.steps import STEPS
+from tutorial.core.tasks import load
+from tutorial.site import figures
 
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
 SKIP = {"__pycache__", "db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm"}
@@ -151,7 +151,7 @@ def tree(step, before):
 
 
 def your_turn(step, before):
-    from tutorial.tasks import problems
+    from tutorial.core.tasks import problems
 
     found = problems(step)
     if found:  # the strict build fails: a task with no check, or a check that is no task's
@@ -206,7 +206,7 @@ def page_step(page):
     for index, step in enumerate(STEPS):
         if step.number == match[1]:
             return step, STEPS[index - 1] if index else None
-    raise ValueError(f"{page.file.src_uri} names no step in tutorial/steps.py")
+    raise ValueError(f"{page.file.src_uri} names no step in tutorial/core/steps.py")
 
 
 def on_page_markdown(markdown, page, config, files):
@@ -225,5 +225,5 @@ def on_page_markdown(markdown, page, config, files):
     # own `make bench` figures, which may differ: it sets TUTORIAL_OWN_BENCH, and the page is
     # served with a warning at its top instead.
     strict = not os.environ.get("TUTORIAL_OWN_BENCH")
-    return docs_bench.render(MARKER.sub(replace, markdown), f"docs/{page.file.src_uri}", strict=strict)
+    return figures.render(MARKER.sub(replace, markdown), f"docs/{page.file.src_uri}", strict=strict)
 

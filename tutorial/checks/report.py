@@ -1,7 +1,7 @@
-"""A pytest plugin for the learner's checklist, loaded with `-p tutorial.report`.
+"""A pytest plugin, loaded with `-p tutorial.checks.report` by every run of a step's checks
+(`make check`, `make watch`, `make hint`, and each of `make test`'s runs).
 
-It does three things, and only in the runs that load it (`make check`, `make watch`,
-`make hint`, and `make test`'s replay of each step):
+It does four things:
 - orders the checks: the step's own first, in-process before live before browser, and
   within a layer in the order of the step's tasks; earlier steps' checks after them;
 - tells a hint from a crash: a failure whose message a check wrote (pytest.fail, or
@@ -10,7 +10,8 @@ It does three things, and only in the runs that load it (`make check`, `make wat
   failing check of a task: the task is not done either way, and the others would each wait
   out a timeout before they failed too;
 - writes one JSON line per check to the file named by TUTORIAL_REPORT as soon as the
-  check ends, so that the checklist can show each task as soon as its checks are done.
+  check ends, so that the checklist can show each task as soon as its checks are done, and
+  `make test` counts what passed from these lines, never from pytest's text.
 """
 
 import json
@@ -20,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from .steps import STEPS, find
-from .tasks import load
+from ..core.steps import STEPS, find
+from ..core.tasks import load
 
 STEP = find(os.environ.get("TUTORIAL_STEP", "latest"))
 STEP_DIR = Path(os.environ.get("TUTORIAL_STEP_DIR", STEP.folder)).resolve()
@@ -73,7 +74,7 @@ def pytest_deselected(items):
     for item in items:
         if path and item.get_closest_marker("long") and step_of(item) == STEP.number:
             line = {"id": item.nodeid, "check": item.originalname, "step": STEP.number, "layer": layer(item),
-                    "regression": None, "outcome": "skipped", "hint": True, "seconds": 0.0,
+                    "regression": None, "outcome": "skipped", "hint": True, "seconds": 0.0, "deselected": True,
                     "message": "a long check (a room kept quiet for a minute): `make test` runs it"}
             with open(path, "a") as report:
                 report.write(json.dumps(line) + "\n")

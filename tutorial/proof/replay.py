@@ -1,4 +1,5 @@
-"""Replay a step as a learner meets it: `python -m tutorial replay NN` (make test runs it for each step).
+"""Replay a step as a learner meets it: `python -m tutorial replay NN` (make test runs it for each step;
+`--browser` adds the browser checks).
 
 In a scratch workspace, `make start` begins step N from our step N-1, exactly as it does
 for a learner who has no step N-1 of their own. Then step N's own checks run on it, every
@@ -12,18 +13,18 @@ Our step N itself passes every check in its suite (`make test` runs that), and a
 diff from the start to our step gives exactly our step's files, so the tasks can all be done.
 """
 
-import sys
+import argparse
 import tempfile
-from pathlib import Path
 
-from . import checklist, workspace
-from .steps import STEPS, find
-from .tasks import load
+from ..checks.verdict import run
+from ..core.steps import STEPS, find
+from ..core.tasks import load
+from ..learner.workspace import Workspace, changed_files, same_as
 
 # The replay leaves the browser checks out. With them (each replay then starts a Chromium of
 # its own, six at once) `make test` took about 80 s instead of 60 s on a 2-core machine, and the
 # extra load made the browser checks of the suites flakier. Each of them does fail on the step
-# before: `python -m tutorial.replay NN --browser` shows it.
+# before: `python -m tutorial replay NN --browser` shows it.
 WITH_BROWSER = False
 
 
@@ -36,21 +37,21 @@ def replay(number, browser=WITH_BROWSER):
     tasks = load(step)
     problems = []
     with tempfile.TemporaryDirectory(prefix="tutorial-replay-") as scratch:
-        workspace.WORK = Path(scratch)
+        workspace = Workspace(scratch)
         workspace.start(step.number, say=lambda *_: None)
         folder = workspace.folder(step)
-        changed = set(workspace.changed_files(folder, step.folder))
+        changed = set(changed_files(folder, step.folder))
         named = {name for task in tasks.tasks for name in task.files}
         for name in sorted(changed - named):
             problems.append(f"{name} differs from our step {step.number}, but no task names it in its files")
         extra = [] if browser else ["-m", "not long and not browser"]
-        verdict = checklist.run(step, folder, files=[str(step.test_file)], extra=extra, every=True)
+        verdict = run(step, folder, files=[str(step.test_file)], extra=extra, every=True)
         # The learner's last save: our step's files over theirs. The workspace then holds exactly
         # our step, whose every check `make test` runs, so every task passes there.
         workspace.apply(step)
-        if not workspace.same_as(folder, step):
+        if not same_as(folder, step):
             problems.append(f"after our step {step.number}'s files are saved over the start, the workspace "
-                            f"still differs: {workspace.changed_files(folder, step.folder)}")
+                            f"still differs: {changed_files(folder, step.folder)}")
     if verdict.could_not_run:
         print(verdict.output[-3000:])
         problems.append("pytest could not run the checks")
@@ -90,5 +91,11 @@ def replay(number, browser=WITH_BROWSER):
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(replay(sys.argv[1], browser="--browser" in sys.argv))
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tutorial replay", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("step", help="the step to replay, e.g. 03")
+    parser.add_argument("--browser", action="store_true", help="run the browser checks too")
+    args = parser.parse_args(argv)
+    return replay(args.step, browser=args.browser)

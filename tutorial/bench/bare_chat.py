@@ -5,21 +5,21 @@ when nothing stands between the socket and the room. It speaks only what the
 benchmark uses: /ws/chat/<room>/, a {"channel_name": ...} hello, and
 {"message": ...} in, {"message", "user", "direct"} out to everyone in the room.
 
-    python -m tutorial.bare_chat PORT [BACKLOG]
+    python -m tutorial bare-chat PORT [BACKLOG]
 """
 
+import argparse
 import asyncio
 import itertools
 import json
 import re
-import sys
 
 from websockets.asyncio.server import broadcast, serve
 
 ROOM_PATH = re.compile(r"/ws/chat/(\w+)/")
 
 
-async def main(port, backlog=100):
+async def serve_room(port, backlog=100):
     rooms = {}
     numbers = itertools.count()
 
@@ -48,5 +48,10 @@ async def main(port, backlog=100):
         await asyncio.Future()
 
 
-if __name__ == "__main__":
-    asyncio.run(main(*map(int, sys.argv[1:3])))  # the port, and the listen backlog (asyncio's default: 100)
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tutorial bare-chat", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("port", type=int)
+    parser.add_argument("backlog", type=int, nargs="?", default=100, help="the listen queue (asyncio's default: 100)")
+    args = parser.parse_args(argv)
+    asyncio.run(serve_room(args.port, args.backlog))

@@ -1,40 +1,94 @@
-"""Run a step's checks and show them as the learner's checklist: a line a task, the first
-failing task's hint, and how many tasks are done.
+"""Run a step's checks and read their results: one JSON line per check, from the pytest
+plugin in report.py, gathered into a Verdict (which tasks are done, which check failed).
 
-The checks are the same pytest checks `make test` runs; tutorial/report.py (a pytest plugin)
-orders them (the step's own first, in-process before live before browser) and reports each
-as it ends, so that the checklist fills in while the slower checks still run.
+The checks are the same pytest checks `make test` runs; the plugin orders them (the step's own
+first, in-process before live before browser) and reports each as it ends, so that a checklist
+can fill in while the slower checks still run.
 """
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .runner import step_env, suite
-from .steps import ROOT, STEPS
-from .tasks import load
-
-TTY = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
-MARKS = {"done": "✓", "failed": "✗", "pending": "·", "skipped": "–"}
+from ..core.steps import ROOT, STEPS
+from ..core.tasks import load
 
 
-def colour(text, code):
-    return f"\x1b[{code}m{text}\x1b[0m" if TTY else text
+def step_env(step, folder):
+    """The environment a step's checks run in: its folder on sys.path, its settings, its number."""
+    env = dict(os.environ)
+    # The in-process checks use the step's default layer; the Redis checks start a Redis of their own.
+    env.pop("REDIS_URL", None)
+    env.update(
+        TUTORIAL_STEP=step.number,
+        TUTORIAL_STEP_DIR=str(folder),
+        DJANGO_SETTINGS_MODULE="mysite.settings",
+        PYTHONPATH=str(folder),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def suite(step):
+    """A step's suite: its own test file and those of every step before it."""
+    return [str(s.test_file) for s in STEPS if s.number <= step.number]
+
+
+def pytest_command(files, *args, quiet=True):
+    """pytest with the plugin that writes a JSON line per check to $TUTORIAL_REPORT."""
+    return [sys.executable, "-m", "pytest", "-p", "tutorial.checks.report", "-rfEs", "-q" if quiet else "-v",
+            *files, *args]
+
+
+def read_records(path, skip=0):
+    """The whole JSON lines in the report file at `path`, after the first `skip` of them."""
+    if not Path(path).is_file():
+        return []
+    # A line is whole once its newline is written: the last piece may still grow.
+    *complete, _partial = Path(path).read_text().split("\n")
+    return [json.loads(line) for line in complete[skip:]]
+
+
+@dataclass(frozen=True)
+class Counts:
+    passed: int
+    failed: int  # failed checks, errors in set-up or tear-down included
+    skipped: int
+    could_not_run: bool  # pytest exited with 2 to 5: it could not collect or run the checks
+
+    def __str__(self):
+        text = f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
+        return text + (" (pytest could not run the checks)" if self.could_not_run else "")
+
+
+def run_once(step, folder, files, *args, env=()):
+    """Run `files` as step `step` on `folder` in one pytest process and count its JSON lines.
+    Returns (Counts, pytest's output, seconds)."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tutorial-checks-") as scratch:
+        report = Path(scratch) / "report.jsonl"
+        done = subprocess.run(pytest_command(files, *args), cwd=ROOT, capture_output=True, text=True,
+                              env={**step_env(step, folder), **dict(env), "TUTORIAL_REPORT": str(report)})
+        records = read_records(report)
+    # Long checks left out by -m "not long" are reported (for the checklist) but not counted.
+    outcomes = [record["outcome"] for record in records if not record.get("deselected")]
+    broken = done.returncode not in (0, 1) or (done.returncode == 1 and not records)
+    counts = Counts(outcomes.count("passed"), outcomes.count("failed") + broken, outcomes.count("skipped"),
+                    broken)
+    return counts, done.stdout + done.stderr, time.monotonic() - started
 
 
 @dataclass
 class Verdict:
     step: object
     folder: Path
-    records: list = field(default_factory=list)  # one dict a check, from tutorial/report.py
+    records: list = field(default_factory=list)  # one dict a check, from checks/report.py
     returncode: int | None = None  # None while the checks still run
     output: str = ""  # pytest's own output, for -v and for a run that could not start
     started: float = field(default_factory=time.monotonic)
@@ -128,8 +182,7 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
         def launch(batch):
             index = len(running)
             report, log = Path(scratch) / f"report-{index}.jsonl", Path(scratch) / f"pytest-{index}.log"
-            command = [sys.executable, "-m", "pytest", "-p", "tutorial.report", "-rfEs",
-                       "-v" if verbose else "-q", *quick, *batch, *extra]
+            command = pytest_command(batch, *quick, *extra, quiet=not verbose)
             with open(log, "w") as out:
                 process = subprocess.Popen(command, cwd=ROOT, env={**env, "TUTORIAL_REPORT": str(report)},
                                            stdout=None if verbose else out,
@@ -167,13 +220,11 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
             changed = False
             for entry in running:
                 process, report, seen, _ = entry
-                if report.is_file():
-                    # A line is whole once its newline is written: the last piece may still grow.
-                    *complete, _partial = report.read_text().split("\n")
-                    if len(complete) > seen:
-                        verdict.records.extend(json.loads(line) for line in complete[seen:])
-                        entry[2] = len(complete)
-                        changed = True
+                fresh = read_records(report, seen)
+                if fresh:
+                    verdict.records.extend(fresh)
+                    entry[2] = seen + len(fresh)
+                    changed = True
             if changed:
                 _note_own_done(verdict)
                 if on_update:
@@ -205,88 +256,3 @@ def _note_own_done(verdict):
     # The in-process checks run first, so the first record of another kind (or the end) closes them.
     if quick and (later or verdict.finished):
         verdict.own_done_at = time.monotonic()
-
-
-# Lines fit an 80-column terminal, and wrap no wider than 92 on a wider one.
-WIDTH = max(60, min(92, shutil.get_terminal_size((92, 24)).columns - 2))
-
-
-def wrap(text, indent, width=None):
-    return "\n".join(textwrap.fill(paragraph, width=width or WIDTH, initial_indent=indent, subsequent_indent=indent,
-                                   break_on_hyphens=False, break_long_words=False)
-                     for paragraph in text.split("\n\n"))
-
-
-def render(verdict, where=None):
-    """The checklist, as lines of text."""
-    step = verdict.step
-    tasks = load(step)
-    lines = [colour(f"Step {step.name}: {step.title}", "1"), f"  in {where or verdict.folder}", ""]
-    for task in tasks.tasks:
-        state = verdict.state(task)
-        if state == "pending" and verdict.finished:
-            state = "failed" if verdict.could_not_run else "pending"
-        mark = MARKS[state]
-        mark = colour(mark, {"done": "32", "failed": "31", "skipped": "33"}.get(state, "2"))
-        first, *rest = wrap(" ".join(task.do.split()), "", WIDTH - 7).splitlines()
-        lines.append(f"  {mark} {task.number}. {first}")
-        lines.extend(f"       {line}" for line in rest)
-    lines.append("")
-    count = f"{verdict.done_count} of {len(tasks.tasks)} tasks done"
-    if not verdict.finished:
-        lines.append(f"{count} so far; checking...")
-        return lines
-    if verdict.could_not_run:
-        lines.append(colour("The checks could not run your project. pytest said:", "31"))
-        lines.extend("  " + line for line in verdict.output.strip().splitlines()[-25:])
-        return lines
-    task = verdict.first_failing_task
-    if task:
-        failure = verdict.first_failure(task)
-        lines.append(colour(f"{count}. Next: task {task.number}.", "1"))
-        lines.append(f"  {failure['check']} says:")
-        message = failure["message"].strip()
-        if not failure["hint"]:
-            message = (f"{message}\n\nThat is an error, not a check's answer: if it points into your "
-                       f"files, fix it there first.")
-        shown = wrap(message, "    ").splitlines()
-        lines.extend(shown[:12] + (["    ... (`make check V=1` shows it all)"] if len(shown) > 12 else []))
-        lines.append("  `make hint` gives a hint for it, a bit more each time you ask.")
-        if verdict.guards_waiting and STEPS.index(step) > 0:
-            lines.append("  (The checks of earlier steps run once every task passes.)")
-    # Checks that are no task's (earlier steps', and this step's regression guards) are named
-    # only when they fail, once for each distinct message: one import error can fail them all.
-    by_message = {}
-    for guard in verdict.broken_guards:
-        by_message.setdefault(guard["message"].strip(), []).append(guard)
-    failure_message = verdict.first_failure(task)["message"].strip() if task else None
-    for message, guards in list(by_message.items())[:3]:
-        first = guards[0]
-        owner = f"step {first['step']}'s" if first["step"] != step.number else "this step's"
-        others = f" and {len(guards) - 1} more" if len(guards) > 1 else ""
-        if message == failure_message:
-            lines.append(f"  The same error fails {len(guards)} check(s) of this and earlier steps too.")
-            continue
-        verb = "no longer pass" if len(guards) > 1 else "no longer passes"
-        said = f"✗ {owner} check {first['check']}{others} {verb}: something that worked before broke."
-        lines.extend(colour(line, "31") for line in wrap(said, "  ").splitlines())
-        shown = wrap(message, "      ").splitlines()
-        lines.extend(shown[:6] + (["      ..."] if len(shown) > 6 else []))
-    if len(by_message) > 3:
-        lines.append(f"  ... and {len(by_message) - 3} more kinds of failure in earlier steps' checks")
-    if verdict.all_done:
-        later = [s for s in STEPS if s.number > step.number]
-        skipped = [t for t in tasks.tasks if verdict.state(t) == "skipped"]
-        from . import workspace
-
-        mine = verdict.folder.resolve() == workspace.folder(step).resolve()
-        lines.append(colour(f"{count}: step {step.number} done!", "32;1"))
-        if mine:
-            lines.extend(wrap(f"Next: `make start` begins step {later[0].number}." if later else
-                              "That was the last step: you built a chat that scales out. Well done.", "").splitlines())
-        if skipped:
-            reasons = {r["message"] for t in skipped for c in t.checks for r in verdict.results(c)}
-            lines.append(f"  ({len(skipped)} task(s) could not be checked here: {'; '.join(sorted(reasons))})")
-    elif not task and not verdict.broken_guards:
-        lines.append(f"{count}.")
-    return lines

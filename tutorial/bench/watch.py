@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .steps import ROOT, STEPS, find
-from .wire import free_port
+from ..core.steps import ROOT, STEPS, find
+from ..core.wire import free_port
 
 REPORTED = re.compile(r"verdict after ([\d.]+) s in process, ([\d.]+) s for every task, ([\d.]+) s in all")
 
@@ -98,6 +98,3 @@ def main(argv=None):
                                           "results": results}, indent=2) + "\n")
     print(f"wrote {args.out}")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
 """The built docs site in a real browser, at the width a learner reads it.
 
 tests/test_site.py measures every page with these (code that fits its column, diagrams whose
-text is as large as the prose), and `make generate` (tutorial/docs_generate.py) takes a
+text is as large as the prose), and `make generate` (tutorial/site/generate.py) takes a
 screenshot of every step page with them.
 """
 
@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from .steps import ROOT
+from ..core.steps import ROOT
 
 # A laptop's screen: the width the site must be legible at, and the height a diagram must fit in.
 WIDTH, HEIGHT = 1280, 800

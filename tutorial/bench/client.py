@@ -1,6 +1,6 @@
 """One of `make bench`'s load-client processes: it holds its share of a room's members.
 
-tutorial/bench.py starts K of these (--clients) and drives them through a pipe, one command at a
+tutorial/bench/run.py starts K of these (--clients) and drives them through a pipe, one command at a
 time, all K at once: join, warm, steady, burst, tally, leave. Client number `index` holds the
 members whose number i has i % K == index, and sends for them: a member is both a connection
 and, for some phases, a sender. Several processes, so that the load client is not what sets the

@@ -50,7 +50,7 @@ import statistics
 
 from mkdocs.exceptions import PluginError
 
-from tutorial.steps import ROOT
+from tutorial.core.steps import ROOT
 
 RESULTS = ROOT / "docs" / "assets" / "bench" / "results.json"
 MARKER = re.compile(r"\{\{\s*bench\s+(.*?)\s*\}\}")

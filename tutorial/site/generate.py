@@ -12,9 +12,10 @@
 
 They are committed; tests/test_docs.py fails when they no longer match the
 steps (run `make generate` then). Diffs and trees need no such care: the
-mkdocs hook in tutorial/docs_hooks.py makes them while the site builds.
+mkdocs hook in tutorial/site/hooks.py makes them while the site builds.
 """
 
+import argparse
 import contextlib
 import os
 import re
@@ -26,9 +27,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import services
-from .steps import ROOT, STEPS, find
-from .wire import free_port, raw_handshake, stop, wait_for_port
+from ..core import services
+from ..core.steps import ROOT, STEPS, find
+from ..core.wire import free_port, raw_handshake, stop, wait_for_port
 
 GENERATED = ROOT / "docs" / "generated"
 def serve(folder, log, env=()):
@@ -523,7 +524,7 @@ def capture_watch(step_number="02", port=None):
 def screenshot_step_pages(folder):
     """The first screen of every step page, as a learner with a 1280 x 800 window sees it:
     the site is built and served as `make docs` would, then photographed in headless Chromium."""
-    from . import docs_browser
+    from . import browser as docs_browser
 
     folder.mkdir(parents=True, exist_ok=True)
     for step in STEPS:
@@ -546,7 +547,9 @@ def screenshot_step_pages(folder):
                 yield folder / f"{step.name}.png"
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(prog="python -m tutorial generate", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     GENERATED.mkdir(parents=True, exist_ok=True)
     (GENERATED / "handshake.txt").write_text(capture_handshake())
     print("wrote docs/generated/handshake.txt")
@@ -564,6 +567,3 @@ def main():
     for written in screenshot_step_pages(GENERATED / "pages"):
         print(f"wrote {written.relative_to(ROOT)}")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,1 @@
+"""What every room shares: the step manifest, the tasks, serving a step, Redis and sockets."""

@@ -1,0 +1,186 @@
+"""The learner's commands: `make start`, `make check`, `make hint`, `make progress`,
+`make reset`, `make solution`, and `make run`. `make watch` is in watch.py.
+
+The workspace's folders are described in workspace.py, the checklist's lines in screen.py.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from ..checks.verdict import run
+from ..core import serve, services
+from ..core.steps import STEPS, find
+from ..core.tasks import load
+from ..core.wire import port_in_use
+from .screen import TTY, Screen, briefing, render, wrap
+from .workspace import Workspace, diff, relative
+
+
+def target(number, folder):
+    """Which step, on which folder: a DIR (as STEP=, else the current step), our STEP=, else the
+    workspace's current step, else our last step."""
+    workspace = Workspace()
+    if folder:
+        step = find(number) if number else (workspace.current() or STEPS[-1])
+        path = Path(folder).resolve()
+    elif number:
+        step, path = find(number), find(number).folder
+    elif workspace.current():
+        step = workspace.current()
+        path = workspace.folder(step)
+    else:
+        step, path = STEPS[-1], STEPS[-1].folder
+    if not (path / "manage.py").is_file():
+        raise SystemExit(f"{path} has no manage.py: give DIR= the folder that holds it.")
+    return step, path
+
+
+def start(number=None):
+    workspace = Workspace()
+    step = workspace.start(number)
+    if step is not None:
+        print("\n" + "\n".join(briefing(step, workspace.folder(step))))
+    return 0
+
+
+def reset():
+    Workspace().reset()
+    return 0
+
+
+def check(number, folder, extra):
+    workspace = Workspace()
+    step, path = target(number, folder)
+    verbose = "-v" in extra or os.environ.get("V") == "1"
+    extra = [arg for arg in extra if arg != "-v"]
+    screen = None if verbose else Screen(relative(path), workspace=workspace)
+    verdict = run(step, path, on_update=screen, extra=extra, verbose=verbose)
+    if verbose:
+        print("\n".join(render(verdict, relative(path), workspace)))
+    workspace.record(verdict)
+    return 0 if verdict.all_done else 1
+
+
+def started(workspace, number):
+    """The step `make hint` and `make solution` are about (STEP=, else the current one), and its folder."""
+    step = find(number) if number else workspace.current()
+    if step is None:
+        raise SystemExit("No step started yet: `make start` begins one.")
+    path = workspace.folder(step)
+    if not path.is_dir():
+        raise SystemExit(f"Step {step.name} is not in your workspace: `make start STEP={step.number}` begins it.")
+    return step, path
+
+
+def hint(number=None, folder=None):
+    """The next hint for the first failing task: a nudge, then the concept, then the lines to write."""
+    workspace = Workspace()
+    step, path = target(number, folder) if folder else started(workspace, number)
+    tasks = load(step)
+    # `make watch` keeps the last failures fresh: no file changed since. Not for a DIR= copy.
+    failing = None if folder else workspace.last_failures(step)
+    if failing is None:
+        print(f"Checking {relative(path)} to find the first task that does not pass yet...", flush=True)
+        # Only the step's own checks: a hint is about what this step asks.
+        verdict = run(step, path, files=[str(step.test_file)])
+        if verdict.could_not_run:
+            print("\n".join(render(verdict, relative(path))))
+            return 1
+        failing = [r for r in verdict.records if r["outcome"] == "failed"]
+    failures = {}
+    for record in failing:
+        failures.setdefault(record["check"], record)
+    task = next((t for t in tasks.tasks if any(check in failures for check in t.checks)), None)
+    if task is None:
+        print(f"Every task of step {step.number} passes: nothing to hint at. `make check` runs all the "
+              "checks, earlier steps' included; `make start` begins the next step.")
+        return 0
+    state = workspace.read_state()
+    key = f"{step.number}:{task.number}"
+    stage = min(state["hints"].get(key, 0) + 1, 3)
+    state["hints"][key] = stage
+    workspace.write_state(state)
+    failure = next(failures[check] for check in task.checks if check in failures)
+    print(f"\nTask {task.number}:\n{wrap(' '.join(task.do.split()), '  ')}\n")
+    print(f"{failure['check']} says:\n{wrap(failure['message'].strip()[:600], '  ')}\n")
+    if stage == 1:
+        print("Hint 1 of 3, a nudge:\n" + wrap(" ".join(task.nudge.split()), "  "))
+    elif stage == 2:
+        print("Hint 2 of 3, the idea and where it goes:\n" + wrap(" ".join(task.concept.split()), "  "))
+    else:
+        print("Hint 3 of 3, the lines to write: how our step differs from yours in "
+              f"{', '.join(task.files)} (lines with + are ours, - yours):\n")
+        print(diff(path, step.folder, task.files, colour=TTY) or
+              f"  Your {', '.join(task.files)} already match ours: the difference is elsewhere, or it is "
+              "something to run and look at rather than to write. Read the check's message above.")
+    if stage < 3:
+        print("\n`make hint` again gives the next hint for this task.")
+    return 0
+
+
+def solution(number=None, folder=None):
+    step, path = target(number, folder) if folder else started(Workspace(), number)
+    text = diff(path, step.folder, colour=TTY)
+    print(f"From your {relative(path)} to our steps/{step.name} (+ ours, - yours):\n")
+    print(text or "No difference: your step is the same as ours.")
+    return 0
+
+
+def progress():
+    print("\n".join(Workspace().progress_lines()))
+    return 0
+
+
+def run_server(number, port, folder=None):
+    """`make run`: serve a step (ours with STEP=, a folder with DIR=, else the workspace's current
+    step, else our last) in the foreground, with a Redis of its own from step 06 on."""
+    step, folder = target(number, folder)
+    # Checked first: otherwise daphne only logs "Address already in use" and keeps running, after
+    # we have told the learner to open a page that another server (or nothing) is answering.
+    if port_in_use(port):
+        # Suggest a port that is free now; 8001 is where `make docs` serves.
+        free = next((p for p in range(port + 1, port + 100) if p != 8001 and not port_in_use(p)), port + 2)
+        raise SystemExit(f"Port {port} is taken: something (another `make run`?) already listens on "
+                         f"127.0.0.1:{port}. Stop it, or serve on another port: make run PORT={free}")
+    if folder != step.folder:
+        print(f"Serving your copy of step {step.name}, {relative(folder)}.")
+    else:
+        print(f"Step {step.name}: {step.concept}")
+    redis_url = os.environ.get("REDIS_URL")  # a Redis the learner already runs
+    env = serve.environment(REDIS_URL=redis_url)
+    # The admin, sessions and users need their tables; migrate is quick when there is nothing to do.
+    migrated = serve.migrate(folder, env, output=sys.stderr)
+    if migrated.returncode:
+        raise SystemExit(f"python manage.py migrate failed in {relative(folder)}: its error is above.")
+    redis = None
+    if step.redis and not redis_url:
+        if services.redis_binary():
+            redis = services.start_redis()
+            env["REDIS_URL"] = redis.url
+            print(f"Started redis-server at REDIS_URL={redis.url}; it stops with the server.")
+        else:
+            print(f"No Redis, so this step runs on the in-memory layer, in one process. For Redis, "
+                  f"{services.HOW_TO_GET_REDIS}.")
+    print(f"Open http://127.0.0.1:{port}/chat/ in your browser; Ctrl-C stops the server.", flush=True)
+
+    # The server runs as a child, its console on this terminal, so that Redis is stopped after it.
+    # It reloads itself when a file changes, as runserver does for a learner.
+    def stop(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the clean-up below finish
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    server = subprocess.Popen(serve.command("runserver", port, reload=True), cwd=folder, env=env)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches runserver too, and it stops by itself
+        return 0
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
+        if redis is not None:
+            redis.stop()

@@ -1,0 +1,1 @@
+"""`make test`: every step's suite, each step replayed from the one before, the long checks, the docs."""
