@@ -351,6 +351,32 @@ async def ws_open(live, path=STEP.ws_path, origin=None, hello=True, **options):
                 "(mysite/settings.py), so that runserver is daphne's, which speaks WebSocket")
 
 
+def cpu_ticks():
+    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat's first line."""
+    user, nice, system, idle, iowait, *rest = map(int, Path("/proc/stat").read_text().split("\n")[0].split()[1:])
+    return user + nice + system + sum(rest), user + nice + system + idle + iowait + sum(rest)
+
+
+@contextlib.contextmanager
+def machine_or_server(what):
+    """Around a check that loads the machine (a hundred clients at once): when it fails, say how
+    busy the machine was meanwhile, so that a failure on a machine with no core to spare is told
+    from a server that could not keep up. The failure is reported once, with both facts."""
+    busy_before, total_before = cpu_ticks()
+    try:
+        yield
+    except (Exception, pytest.fail.Exception) as error:  # what the check said, or what the client raised
+        busy_after, total_after = cpu_ticks()
+        busy = (busy_after - busy_before) / max(1, total_after - total_before)
+        cores, load = os.cpu_count(), os.getloadavg()[0]
+        limit = ("so the machine had no core to spare and may have been the limit rather than the server: "
+                 "try again on a quieter machine" if busy >= 0.85 else
+                 "so the machine had room to spare: the server was the limit")
+        said = str(error).strip() or type(error).__name__
+        pytest.fail(f"{said}\n{what}: {busy:.0%} of the machine's {cores} cores were busy meanwhile (load average "
+                    f"{load:.1f}), {limit}")
+
+
 async def recv_json(ws, hint):
     """The next JSON message on a live WebSocket; if none comes in time, fail with `hint`.
 

@@ -24,12 +24,21 @@ WIDTH, HEIGHT = 1280, 800
 TIMEOUT = 10
 
 
-def build(out):
-    """Build the site into `out` with --strict; return mkdocs' output if it fails, else None."""
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-                          cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+def build(out, timeout=None):
+    """Build the site into `out` with --strict; return mkdocs' output if it fails (or takes over
+    `timeout` seconds), else None."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    except subprocess.TimeoutExpired:
+        return f"mkdocs build took over {timeout} s ({load()})"
     return None if done.returncode == 0 else done.stdout + done.stderr
+
+
+def load():
+    """How busy the machine is, in words: for a failure that may be the machine's, not the code's."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
 
 
 def pages(site):

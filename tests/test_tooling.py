@@ -1,0 +1,174 @@
+"""The tooling's house holds together: tutorial/ in rooms of small files with no import circle,
+one way to serve a step, and every command and file the docs name really there.
+
+Run by `make test` with the repository checks. The paths, commands and make targets are read
+from what a reader sees: README.md, the docs site's pages, the Makefile, the tasks, and the
+tooling's own docstrings and comments.
+"""
+
+import ast
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tutorial.core.steps import ROOT
+
+TOOLING = ROOT / "tutorial"
+MOST_LINES = 400
+# Where a reader meets a path or a command: the pages, the README, the Makefile, the tasks,
+# and every docstring and comment of the tooling and the checks.
+READ = [ROOT / "README.md", ROOT / "Makefile", ROOT / "mkdocs.yml", *sorted((ROOT / "docs").rglob("*.md")),
+        *sorted((TOOLING / "tasks").glob("*.toml")), *sorted(TOOLING.rglob("*.py")),
+        *sorted((ROOT / "tests").glob("*.py")), ROOT / ".ci" / "run"]
+
+
+def modules():
+    """{dotted name: path} of every module of the tooling."""
+    found = {}
+    for path in sorted(TOOLING.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imports(name, path, known):
+    """The tooling's modules that module `name` imports, anywhere in it (inside functions too)."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(node.level - 1):
+                base = base.rsplit(".", 1)[0]
+            source = (f"{base}.{node.module}" if node.module else base) if node.level else node.module
+            found.add(source)
+            # `from . import workspace` imports a module, not a name
+            found.update(f"{source}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module" and node.args \
+                and isinstance(node.args[0], ast.Constant):
+            found.add(node.args[0].value)
+    return {module for module in found if module in known and module != name}
+
+
+def test_no_tooling_file_is_over_400_lines():
+    long = [f"{path.relative_to(ROOT)}: {lines} lines" for path in sorted(TOOLING.rglob("*.py"))
+            if (lines := len(path.read_text().splitlines())) > MOST_LINES]
+    assert not long, (f"files of the tooling over {MOST_LINES} lines; split each where its parts serve "
+                      f"different callers:\n  " + "\n  ".join(long))
+
+
+def test_every_room_and_module_says_what_it_is_for():
+    silent = [str(path.relative_to(ROOT)) for path in modules().values()
+              if not ast.get_docstring(ast.parse(path.read_text()))]
+    assert not silent, "modules of the tooling with no docstring to say what they are for:\n  " + "\n  ".join(silent)
+
+
+def circle(graph):
+    """A list of modules that import each other in a circle, or None."""
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for after in sorted(graph[node]):
+            if state.get(after) == "open":
+                return path[path.index(after):] + [after]
+            if after not in state and (found := visit(after, path + [after])):
+                return found
+        state[node] = "done"
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start, [start])):
+            return found
+    return None
+
+
+def test_no_import_circle_in_the_tooling():
+    known = modules()
+    graph = {name: imports(name, path, known) for name, path in known.items()}
+    # A package imports nothing of its own rooms, so the graph is of modules alone.
+    found = circle(graph)
+    assert found is None, ("modules of the tooling that import each other in a circle (inside a function "
+                           "counts too): " + " -> ".join(found) + ". Move what both need into a module "
+                           "they both import, e.g. in tutorial/core/.")
+
+
+def test_the_circle_finder_finds_a_circle():
+    """The check above can fail: a circle of three, and one of a module with itself left out."""
+    assert circle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert circle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+# What serving a step is made of: only tutorial/core/serve.py spells these out.
+SERVING = {"runserver", "migrate", "daphne", "uvicorn"}
+
+
+def test_one_way_to_serve_a_step():
+    """`manage.py runserver`, `manage.py migrate`, daphne and uvicorn are started in one place."""
+    found = []
+    for path in sorted(TOOLING.rglob("*.py")) + [ROOT / "tests" / "conftest.py"]:
+        if path == TOOLING / "core" / "serve.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.List):
+                words = [item.value for item in node.elts if isinstance(item, ast.Constant)]
+                if SERVING & set(words) and ("manage.py" in words or "-m" in words):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {words}")
+    assert not found, ("a step served (or migrated) by a command line of its own; use tutorial/core/serve.py's "
+                       "start() and migrate(), so that every caller serves a step the same way:\n  "
+                       + "\n  ".join(found))
+
+
+def named(pattern):
+    """{what the pattern's first group matched: [where]} in everything a reader reads."""
+    found = {}
+    for path in READ:
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            for match in re.finditer(pattern, line):
+                found.setdefault(match.group(1), []).append(f"{path.relative_to(ROOT)}:{number}")
+    return found
+
+
+def test_every_tooling_file_named_exists():
+    missing = {name: where for name, where in named(r"\b(tutorial/[\w/]+\.(?:py|toml))\b").items()
+               if not (ROOT / name).is_file()}
+    assert not missing, "files named that are not there (moved or renamed?):\n  " + "\n  ".join(
+        f"{name}, named in {', '.join(where)}" for name, where in missing.items())
+
+
+def test_one_entry_point_style():
+    dotted = named(r"-m (tutorial\.[\w.]+)")
+    # A pytest plugin is loaded by module name; that is no command.
+    dotted.pop("tutorial.checks.report", None)
+    assert not dotted, ("commands are `python -m tutorial <command>`, never `python -m tutorial.<module>`:\n  "
+                        + "\n  ".join(f"{name} in {', '.join(where)}" for name, where in dotted.items()))
+
+
+COMMANDS = named(r"-m tutorial ([a-z][\w-]*)")
+
+
+def test_commands_are_named_somewhere():
+    """The check below has something to run: the README and the Makefile name the learner's commands."""
+    assert {"start", "watch", "check", "test", "bench", "replay"} <= set(COMMANDS), sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_named_answers_help(command):
+    done = subprocess.run([sys.executable, "-m", "tutorial", command, "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "usage:" in done.stdout, (
+        f"`python -m tutorial {command} --help` failed, yet {', '.join(COMMANDS[command])} names it:\n"
+        + (done.stdout + done.stderr)[-1500:])
+
+
+def test_every_make_target_named_exists():
+    targets = set(re.findall(r"^([\w-]+(?: [\w-]+)*):", (ROOT / "Makefile").read_text(), re.MULTILINE))
+    targets = {word for line in targets for word in line.split()}
+    used = named(r"`make ([a-z][\w-]*)")
+    missing = {name: where for name, where in used.items() if name not in targets}
+    assert not missing, "make targets named that the Makefile does not have:\n  " + "\n  ".join(
+        f"make {name}, named in {', '.join(where)}" for name, where in missing.items())
