@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..core import serve
 from ..core.steps import ROOT, find
-from ..core.wire import free_port, stop, wait_for_port
+from ..core.wire import free_port, wait_for_port
 
 
 def fresh_database(variant, env, logs):
@@ -18,8 +19,7 @@ def fresh_database(variant, env, logs):
     for old in Path(logs).glob(f"{path.name}*"):  # the file, and its -wal and -shm
         old.unlink()
     env["SQLITE_PATH"] = str(path)
-    done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-                          cwd=find(variant.step).folder, env=env, capture_output=True, text=True)
+    done = serve.migrate(find(variant.step).folder, env)
     if done.returncode:
         raise RuntimeError(f"manage.py migrate failed for {variant.label}:\n{(done.stdout + done.stderr)[-2000:]}")
     return path
@@ -55,55 +55,51 @@ def bench_modules(variant, logs):
     (Path(logs) / "bench_asgi.py").write_text("\n".join(application) + "\n")
 
 
+def start_server(variant, env, log_path, backlog):
+    """One of the variant's server processes, not waited for yet: the step served by serve.start()
+    on the benchmark's settings and application, or the bare server."""
+    if variant.step is None:
+        port = free_port()
+        with open(log_path, "w") as log:
+            process = subprocess.Popen([sys.executable, "-m", "tutorial", "bare-chat", str(port), str(backlog)],
+                                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return serve.Server(ROOT, port, process, log_path)
+    if variant.server == "uvicorn":
+        # Plain asyncio and h11, as daphne has (no uvloop, no httptools); no lifespan,
+        # which Channels' router does not speak.
+        args = ["--loop", "asyncio", "--http", "h11", "--ws", "websockets-sansio", "--lifespan", "off"]
+    else:
+        # daphne drops a handshake that takes over 5 s (--websocket_connect_timeout).
+        # On a busy machine, 500 joins at once can take longer; the benchmark waits
+        # as long as its client does (60 s) and reports the time instead of dying.
+        # The backlog goes into daphne's endpoint: its default (Twisted's) is 50.
+        args = ["--websocket_connect_timeout", "60"]
+    return serve.start(find(variant.step).folder, variant.server, env=env, log_path=log_path, backlog=backlog,
+                       args=args, wait=0, application="bench_asgi:application")
+
+
 @contextlib.contextmanager
 def serving(variant, redis, logs, backlog):
     """Start the variant's server processes; yield (ports, pids whose CPU counts, database or None);
     stop them."""
-    processes, ports = [], []
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE", "SQLITE_PATH")}
+    servers = []
     if variant.step is None:
-        env["PYTHONPATH"] = str(ROOT)
+        env = serve.environment(PYTHONPATH=ROOT)
     else:
         bench_modules(variant, logs)
-        env.update(DJANGO_SETTINGS_MODULE="bench_settings",
-                   PYTHONPATH=os.pathsep.join([str(logs), str(find(variant.step).folder), str(ROOT)]))
-        if variant.redis:
-            env["REDIS_URL"] = redis.url
+        env = serve.environment(DJANGO_SETTINGS_MODULE="bench_settings",
+                                PYTHONPATH=os.pathsep.join([str(logs), str(find(variant.step).folder), str(ROOT)]),
+                                REDIS_URL=redis.url if variant.redis else None)
     database = fresh_database(variant, env, logs) if variant.database else None
     try:
         for index in range(variant.processes):
-            port = free_port()
-            if variant.step is None:
-                command, cwd = [sys.executable, "-m", "tutorial", "bare-chat", str(port), str(backlog)], ROOT
-            elif variant.server == "uvicorn":
-                # Plain asyncio and h11, as daphne has (no uvloop, no httptools); no lifespan,
-                # which Channels' router does not speak.
-                command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--backlog",
-                           str(backlog),
-                           "--loop", "asyncio", "--http", "h11", "--ws", "websockets-sansio",
-                           "--lifespan", "off", "bench_asgi:application"]
-                cwd = find(variant.step).folder
-            else:
-                # daphne drops a handshake that takes over 5 s (--websocket_connect_timeout).
-                # On a busy machine, 500 joins at once can take longer; the benchmark waits
-                # as long as its client does (60 s) and reports the time instead of dying.
-                # The endpoint sets the listen backlog: daphne's default (Twisted's) is 50.
-                command = [sys.executable, "-m", "daphne", "-e",
-                           f"tcp:port={port}:interface=127.0.0.1:backlog={backlog}",
-                           "--websocket_connect_timeout", "60", "bench_asgi:application"]
-                cwd = find(variant.step).folder
-            log_path = Path(logs) / f"{variant.key}-{index}.log"
-            with open(log_path, "w") as log:
-                process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-            processes.append(process)
-            ports.append(port)
+            servers.append(start_server(variant, env, Path(logs) / f"{variant.key}-{index}.log", backlog))
         # All of a variant's processes start side by side; then each must be listening.
-        for index, (port, process) in enumerate(zip(ports, processes)):
-            if not wait_for_port(port, process):
-                log_path = Path(logs) / f"{variant.key}-{index}.log"
-                raise RuntimeError(f"the server did not start:\n{log_path.read_text()[-2000:]}")
-        pids = [process.pid for process in processes] + ([redis.process.pid] if variant.redis else [])
-        yield ports, pids, database
+        for server in servers:
+            if not wait_for_port(server.port, server.process):
+                raise serve.NotServing(f"{variant.label} did not start:\n{server.log()[-2000:]}", server)
+        pids = [server.pid for server in servers] + ([redis.process.pid] if variant.redis else [])
+        yield [server.port for server in servers], pids, database
     finally:
-        for process in processes:
-            stop(process)
+        for server in servers:
+            server.stop()
