@@ -163,7 +163,7 @@ def measure(variant, ports, pids, n, plan, room, clients):
         # message costs once whatever the room's size (from step 07, its INSERT).
         "cpu_us_per_message": 1e6 * cpu / ((repeat + 1) * senders * each),
         "sent": 1 + len(sent),  # the warm-up, and the steady and burst messages
-        # By identity, at every member (bench_client.py): a member that got one message twice
+        # By identity, at every member (client.py): a member that got one message twice
         # and another never shows 1 lost and 1 duplicated, not 0.
         "lost": sum(tally["lost"] for tally in tallies),
         "duplicated": sum(tally["duplicated"] for tally in tallies),

@@ -6,14 +6,14 @@ from .variants import sizes_of
 
 # What a row keeps of its repeats: settings stay as they are, counts add up (lost, duplicated,
 # rows stored: one over all repeats is as bad as one in each), and measurements become
-# {median, min, max}, which docs_bench reads as the median.
+# {median, min, max}, which tutorial/site/figures.py reads as the median.
 SETTINGS = {"variant", "label", "n", "steady_messages", "steady_rate", "burst_messages", "burst_senders"}
 COUNTS = {"lost", "duplicated", "expected", "stored", "sent", "listen_drops"}
 
 
 def spread(values):
-    """{median, min, max} of a figure's repeats, and "values": each repeat's, in repeat order,
-    None where a repeat had none, so that docs_bench can pair two figures repeat by repeat."""
+    """{median, min, max} of a figure's repeats, and "values": each repeat's, in repeat order, None
+    where a repeat had none, so that tutorial/site/figures.py can pair two figures repeat by repeat."""
     known = [value for value in values if value is not None]
     if not known:
         return None
