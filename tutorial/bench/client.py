@@ -1,10 +1,11 @@
 """One of `make bench`'s load-client processes: it holds its share of a room's members.
 
-tutorial/bench/run.py starts K of these (--clients) and drives them through a pipe, one command at a
-time, all K at once: join, warm, steady, burst, tally, leave. Client number `index` holds the
-members whose number i has i % K == index, and sends for them: a member is both a connection
-and, for some phases, a sender. Several processes, so that the load client is not what sets the
-pace: a Python process reading WebSocket frames tops out near one core.
+tutorial/bench/measure.py's Clients starts K of these (`python -m tutorial bench --clients K`)
+and drives them through a pipe, one command at a time, all K at once: join, warm, steady, burst,
+tally, leave. Client number `index` holds the members whose number i has i % K == index, and
+sends for them: a member is both a connection and, for some phases, a sender. Several processes,
+so that the load client is not what sets the pace: a Python process reading WebSocket frames
+tops out near one core.
 
 Every message carries its identity as its first two words ("steady 17", "burst 2.1.40"), and
 each member keeps the set of identities it received: lost and duplicated are counted by
@@ -137,7 +138,7 @@ class Client:
 
 def serve(pipe, index, k):
     """The process's loop: a command from the pipe, run to its end, its answer back, with the CPU
-    time this process used for it (so that bench.py can tell when the client set the pace)."""
+    time this process used for it (so that measure.py can tell when the client set the pace)."""
     import websockets  # noqa: F401  (imported before the freeze below, not during a phase)
 
     # The client's own garbage collections would show as latency: keep what start-up made out

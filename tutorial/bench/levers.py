@@ -1,6 +1,6 @@
 """Code the performance page's "making it faster" measures: a step's consumer, with one change.
 
-`make bench` mixes these into a step's consumer for its lever variants (tutorial/bench/run.py);
+`make bench` mixes these into a step's consumer for its lever variants (tutorial/bench/servers.py);
 the page includes them from here, so that what it shows is what was measured.
 """
 

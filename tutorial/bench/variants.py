@@ -1,6 +1,8 @@
-"""What `make bench` measures: each variant is a step served one way (or the bare ceiling)."""
+"""What `make bench` measures: each variant is a step served one way (or the bare ceiling), the
+plan of a run (room sizes, loads) and the order the variants and sizes are measured in."""
 
 import importlib.util
+import random
 from dataclasses import dataclass
 
 from ..core import services
@@ -37,7 +39,6 @@ VARIANTS = [
 ]
 
 
-
 def available(variants, say=lambda text: None):
     """The variants this machine can serve: Redis ones need redis-server, uvicorn ones uvicorn."""
     if not services.redis_binary():
@@ -47,3 +48,49 @@ def available(variants, say=lambda text: None):
         say("No uvicorn, so no uvicorn variants: `make bench-setup` installs it (the bench extra).")
         variants = [v for v in variants if v.server != "uvicorn"]
     return variants
+
+
+# How many connections the kernel holds for a server before it accepts them. Past it, a client's
+# SYN is dropped and it tries again a second later: 500 joins at once against daphne's default
+# (Twisted's 50) measured the kernel's retry timer as much as the server. Every server gets this
+# one; ListenDrops in /proc/net/netstat says whether any join was dropped anyway.
+BACKLOG = 1024
+
+
+@dataclass
+class Plan:
+    sizes: list
+    steady_rate: int = 1000  # deliveries per second, for every N: the steady load
+    steady_seconds: float = 4.0
+    backlog: int = BACKLOG  # every server's listen queue (see BACKLOG)
+    burst_deliveries: int = 10000  # about this many deliveries a burst...
+    burst_most: int = 1000  # ...from at most this many messages (the layer's capacity)
+    senders: int = 5
+    silence: float = 3.0  # seconds without a delivery after which the rest count as lost
+    enough_cpu: float = 0.3  # server CPU seconds that make a count precise enough...
+    most_bursts: int = 10  # ...or this many bursts, whichever comes first
+
+
+def sizes_of(variant, plan):
+    """The room sizes a variant is measured at: every one, or for a lever the middle one (100)."""
+    if not variant.lever:
+        return plan.sizes
+    return [100 if 100 in plan.sizes else plan.sizes[len(plan.sizes) // 2]]
+
+
+def in_order(sizes):
+    """The order a server is measured at its sizes: the middle one (100) first, on a fresh
+    process, as a lever is (a lever is measured at that size only), then the others."""
+    middle = 100 if 100 in sizes else sizes[len(sizes) // 2]
+    return [middle] + [n for n in sizes if n != middle]
+
+
+def shuffled(variants, repeat):
+    """The variants in the order repeat number `repeat` measures them: the first repeat in the
+    table's order, each later one shuffled (seeded by its number, so a run can be repeated),
+    so that no variant always comes first, or always right after the same neighbour."""
+    if repeat == 0:
+        return list(variants)
+    order = list(variants)
+    random.Random(repeat).shuffle(order)
+    return order

@@ -16,6 +16,8 @@ from .wire import free_port, stop, wait_for_port
 # step's manage.py names its own), the Redis to use (step 06 on) and the SQLite file (07 on). A
 # server gets them only when its caller passes them on purpose.
 STEP_VARIABLES = ("DJANGO_SETTINGS_MODULE", "REDIS_URL", "SQLITE_PATH")
+# What daphne and uvicorn serve: every step's ASGI application, in its mysite/asgi.py.
+APPLICATION = "mysite.asgi:application"
 
 
 def environment(**env):
@@ -41,7 +43,7 @@ def migrate(folder, env=None, output=None):
                           stderr=subprocess.PIPE if capture else subprocess.STDOUT, text=True)
 
 
-def command(how, port, backlog=None, args=(), reload=False):
+def command(how, port, backlog=None, args=(), reload=False, application=APPLICATION):
     """The command line that serves the project in the current folder on 127.0.0.1:`port`.
 
     runserver: `manage.py runserver`, daphne's from step 01 on (Django's own in step 00), as a
@@ -49,17 +51,18 @@ def command(how, port, backlog=None, args=(), reload=False):
         process stops the whole server.
     daphne: `daphne mysite.asgi:application`, as production runs it; `backlog` sets its listen queue.
     uvicorn: the same application served by uvicorn (the benchmark's lever).
+    application: what daphne and uvicorn serve (the benchmark names its own, which wraps the step's).
     """
     if how == "runserver":
         return [sys.executable, "manage.py", "runserver", *([] if reload else ["--noreload"]),
                 f"127.0.0.1:{port}", *args]
     if how == "daphne":
         endpoint = f"tcp:port={port}:interface=127.0.0.1" + (f":backlog={backlog}" if backlog else "")
-        return [sys.executable, "-m", "daphne", "-e", endpoint, *args, "mysite.asgi:application"]
+        return [sys.executable, "-m", "daphne", "-e", endpoint, *args, application]
     if how == "uvicorn":
         extra = ["--backlog", str(backlog)] if backlog else []
         return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), *extra, *args,
-                "mysite.asgi:application"]
+                application]
     raise ValueError(f"no way to serve a step called {how!r}")
 
 
@@ -103,7 +106,7 @@ class NotServing(RuntimeError):
 
 
 def start(folder, how="runserver", port=None, env=None, log_path=None, backlog=None, args=(),
-          wait=30, server_class=Server):
+          wait=30, server_class=Server, application=APPLICATION):
     """Serve the project in `folder` (see command()) and return a running `server_class`.
 
     env: the server's whole environment (default: environment()). log_path: its console (default:
@@ -112,7 +115,7 @@ def start(folder, how="runserver", port=None, env=None, log_path=None, backlog=N
     """
     port = port or free_port()
     with open(log_path, "a") if log_path else open(os.devnull, "w") as log:
-        process = subprocess.Popen(command(how, port, backlog, args), cwd=folder,
+        process = subprocess.Popen(command(how, port, backlog, args, application=application), cwd=folder,
                                    env=env if env is not None else environment(),
                                    stdout=log, stderr=subprocess.STDOUT)
     server = server_class(folder, port, process, log_path)

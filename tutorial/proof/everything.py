@@ -75,7 +75,7 @@ def bench_job():
         plotted = (Path(out) / "bench.png").is_file() or not importlib.util.find_spec("matplotlib")
     measured = {row["variant"] for row in rows}
     # Every variant the machine can serve: Redis ones need redis-server, uvicorn ones uvicorn
-    # (the "bench" extra, as matplotlib); the list is bench.py's own.
+    # (the "bench" extra, as matplotlib); the list is tutorial/bench/variants.py's own.
     from ..bench.variants import VARIANTS, available
 
     wanted = {variant.key for variant in available(VARIANTS)}
