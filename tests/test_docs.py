@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tutorial.site import browser, figures, generate
+from tutorial.site import browser, figures, generate, sessions
 from tutorial.core.steps import ROOT, STEPS
 
 DOCS = ROOT / "docs"
@@ -86,14 +86,14 @@ def test_captured_watch_shows_a_failing_then_a_passing_run():
     )
 
 
-@pytest.mark.parametrize("session", generate.SESSIONS, ids=lambda session: session.slug)
+@pytest.mark.parametrize("session", sessions.SESSIONS, ids=lambda session: session.slug)
 def test_captured_session_still_matches_its_step(session):
     assert (DOCS / "generated" / "sessions" / f"{session.slug}.txt").is_file(), "run `make generate`"
-    if session.old:
+    if session.mistake:
         step = next(step for step in STEPS if step.number == session.step)
-        assert session.old in (step.folder / session.file).read_text(), (
-            f"the mistake {session.slug} no longer applies to steps/{step.name}/{session.file}: "
-            "update it in tutorial/site/generate.py, then run `make generate`"
+        assert session.mistake.fits(step.folder), (
+            f"the mistake {session.slug} no longer applies to steps/{step.name}/{session.mistake.file}: "
+            "update it in tutorial/site/sessions.py, then run `make generate`"
         )
 
 
