@@ -9,6 +9,7 @@ import contextlib
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,15 @@ class Visit:
     def hear(self, ws=None, timeout=1.5, prefix=""):
         """Wait for the next frame on `ws` (the client's own by default) and note it down."""
         self.say(normalise(f"{prefix}received: {(ws or self.ws).recv(timeout=timeout)}"))
+
+    def wait_for_quiet_console(self, quiet=0.3, timeout=5):
+        """Wait until the first server's console has written nothing new for `quiet` seconds."""
+        deadline, said, since = time.monotonic() + timeout, self.servers[0].log(), time.monotonic()
+        while time.monotonic() - since < quiet and time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.servers[0].log()
+            if now != said:
+                said, since = now, time.monotonic()
 
 
 # The moves a Chat client makes once its socket is open, in the order it lists them.
@@ -99,6 +109,9 @@ class Rejoin:
         from websockets.sync.client import connect
 
         visit.ws.close()
+        # The server logs the first client's disconnect a moment after the close: wait for it,
+        # so that the console shows the two clients one after the other, the same every run.
+        visit.wait_for_quiet_console()
         with connect(visit.servers[0].ws_url(visit.path), origin=visit.origin, open_timeout=5) as ws:
             visit.say("# a second client joins the room")
             visit.say("handshake: 101 Switching Protocols")
