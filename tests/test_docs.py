@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tutorial.site import browser, figures, generate
+from tutorial.site import browser, figures, generate, sessions
 from tutorial.core.steps import ROOT, STEPS
 
 DOCS = ROOT / "docs"
@@ -33,7 +33,8 @@ def test_every_step_has_a_page_with_its_generated_parts(step):
     page = DOCS / step.docs_page
     assert page.is_file(), f"step {step.name} needs a page at docs/{step.docs_page}"
     text = page.read_text()
-    for marker in ["<!-- generated: your-turn -->", "<!-- generated: tree -->", "<!-- generated: what-changed -->"]:
+    for marker in ["<!-- generated: your-turn -->", "<!-- generated: tree -->", "<!-- generated: what-changed -->",
+                   "<!-- generated: whats-next -->"]:
         assert marker in text, f"docs/{step.docs_page} should hold {marker}"
     assert "```mermaid" in text and "sequenceDiagram" in text, "each step page has a sequence diagram"
     assert f'--8<-- "docs/generated/check-{step.number}.txt"' in text, "each step page shows its check run"
@@ -86,15 +87,53 @@ def test_captured_watch_shows_a_failing_then_a_passing_run():
     )
 
 
-@pytest.mark.parametrize("session", generate.SESSIONS, ids=lambda session: session.slug)
+@pytest.mark.parametrize("session", sessions.SESSIONS, ids=lambda session: session.slug)
 def test_captured_session_still_matches_its_step(session):
     assert (DOCS / "generated" / "sessions" / f"{session.slug}.txt").is_file(), "run `make generate`"
-    if session.old:
+    if session.mistake:
         step = next(step for step in STEPS if step.number == session.step)
-        assert session.old in (step.folder / session.file).read_text(), (
-            f"the mistake {session.slug} no longer applies to steps/{step.name}/{session.file}: "
-            "update it in tutorial/site/generate.py, then run `make generate`"
+        assert session.mistake.fits(step.folder), (
+            f"the mistake {session.slug} no longer applies to steps/{step.name}/{session.mistake.file}: "
+            "update it in tutorial/site/sessions.py, then run `make generate`"
         )
+
+
+# A count of the steps, or the whole range of their numbers, typed into a page: the next step
+# added makes it wrong ("seven small steps, 00 to 06" stood on the home page at step 09).
+# tutorial/site/hooks.py writes them from the manifest instead.
+NUMBER = (r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+          r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty)")
+TYPED_COUNT = re.compile(
+    rf"\b{NUMBER}(?:\s+(?:small|short|more|further|other|whole))?\s+steps\b"  # "seven small steps", "the last two steps"
+    rf"|\b{NUMBER}-step\b"  # "a ten-step tutorial"
+    r"|(?<![\w.])00\s*(?:to|-|–)\s*\d\d\b",  # "00 to 06": from the first step to a last one typed by hand
+    re.IGNORECASE,
+)
+
+
+def typed_step_counts(markdown):
+    return [" ".join(match[0].split()) for match in TYPED_COUNT.finditer(prose(markdown))]
+
+
+def test_no_page_types_a_count_of_steps():
+    for page in sorted(DOCS.rglob("*.md")):
+        typed = typed_step_counts(page.read_text())
+        assert not typed, (
+            f"{page.relative_to(ROOT)} types {typed} by hand, which the next step added would make wrong. "
+            "Write {{ steps count }} (\"ten\"), {{ steps first }} or {{ steps last }} instead, or name the "
+            "steps (\"steps 05 and 06\"); a step page's next step comes from <!-- generated: whats-next --> "
+            "(both in tutorial/site/hooks.py)"
+        )
+
+
+def test_the_step_count_check_catches_what_it_is_for():
+    """Proof that the check above can fail, on sentences the docs once held, and lets others be."""
+    assert typed_step_counts("You will build a chat room in seven small steps, 00 to 06.") == [
+        "seven small steps", "00 to 06"]
+    assert typed_step_counts("Two questions remain, and the last two steps answer them.") == ["two steps"]
+    assert typed_step_counts("All 10 steps, a ten-step course.") == ["10 steps", "ten-step"]
+    assert typed_step_counts("In {{ steps count }} small steps, {{ steps first }} to {{ steps last }}; "
+                             "steps 05 and 06; steps 03 to 05; one step at a time; 20.00-20.36 µs.") == []
 
 
 def test_built_pages_fetch_nothing_from_elsewhere(site):

@@ -3,7 +3,7 @@
 A learner reads the site on a laptop. Every line of code must fit its column (no sideways
 scrolling), and every diagram must draw its text as large as the prose, inside its boxes, and
 fit on the screen. The measurements are in tutorial/site/browser.py; `make generate` takes its
-screenshots of the step pages with the same browser.
+screenshots of the step pages with the same browser (tutorial/site/pictures.py).
 
 Run by `make test` with the docs checks (tutorial/proof/everything.py's docs_job).
 """

@@ -1,7 +1,7 @@
 """The built docs site in a real browser, at the width a learner reads it.
 
 tests/test_site.py measures every page with these (code that fits its column, diagrams whose
-text is as large as the prose), and `make generate` (tutorial/site/generate.py) takes a
+text is as large as the prose), and `make generate` (tutorial/site/pictures.py) takes a
 screenshot of every step page with them.
 """
 

@@ -62,7 +62,7 @@ STATISTICS = {"median", "min", "max", "mean", "values"}
 CLAIM = "\0"  # what a claim leaves behind, until its line is cleaned up
 
 
-LOG = logging.getLogger("mkdocs.hooks.docs_bench")
+LOG = logging.getLogger("mkdocs.hooks.figures")
 
 
 class FigureError(PluginError):

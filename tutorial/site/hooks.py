@@ -1,4 +1,4 @@
-"""A mkdocs hook: writes the parts of each step's page that come from the steps themselves.
+"""A mkdocs hook: writes the parts of the pages that come from the steps themselves.
 
 A step page (docs/steps/NN-name.md) holds markers, each alone on a line:
 
@@ -8,6 +8,17 @@ A step page (docs/steps/NN-name.md) holds markers, each alone on a line:
                                       highlighted, and the diff
     <!-- generated: your-turn -->     the step's tasks, their checks and folded hints,
                                       from tutorial/tasks/NN-name.toml
+    <!-- generated: whats-next -->    the next step's number and title, linked, and its
+                                      concept; on the last step, that it is the last
+
+Any page may name the steps as a whole, between double braces, from tutorial/core/steps.py:
+
+    {{ steps count }}   how many steps there are, in words up to twenty: "ten"
+    {{ steps first }}   the first step's number: "00"
+    {{ steps last }}    the last step's number: "09"
+
+so that no page types a count or a last step that the next step added would make wrong
+(tests/test_docs.py fails on "seven steps" and its like).
 
 The hook replaces them while the site builds, so they always match steps/.
 The code itself is never copied here: each file comes in through a snippet
@@ -23,6 +34,7 @@ from tutorial.core.tasks import load
 from tutorial.site import figures
 
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
+STEPS_MARKER = re.compile(r"\{\{\s*steps\s+(.*?)\s*\}\}")
 SKIP = {"__pycache__", "db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm"}
 LEXERS = {".py": "python", ".html": "django", ".txt": "text"}
 
@@ -195,7 +207,31 @@ def what_changed_folded(step, before):
     return f'??? example "{title}"\n\n' + indent(what_changed(step, before)) + "\n"
 
 
-GENERATORS = {"tree": tree, "what-changed": what_changed_folded, "your-turn": your_turn}
+def whats_next(step, before):
+    """The step after `step`, as the manifest has it: its number, title and page, and its concept."""
+    index = STEPS.index(step)
+    if index == len(STEPS) - 1:
+        return "**This is the last step.**\n"
+    after = STEPS[index + 1]
+    page = after.docs_page.removeprefix("steps/")  # this page is in steps/ too
+    return f"**Next: [step {after.number}, {after.title}]({page}).** {after.concept}\n"
+
+
+GENERATORS = {"tree": tree, "what-changed": what_changed_folded, "your-turn": your_turn, "whats-next": whats_next}
+
+NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+                "fifteen sixteen seventeen eighteen nineteen twenty").split()
+
+
+def about_the_steps(what, where):
+    """What {{ steps WHAT }} stands for (see the docstring at the top)."""
+    if what == "count":
+        return NUMBER_WORDS[len(STEPS)] if len(STEPS) < len(NUMBER_WORDS) else str(len(STEPS))
+    if what == "first":
+        return STEPS[0].number
+    if what == "last":
+        return STEPS[-1].number
+    raise ValueError(f"{where}: {{{{ steps {what} }}}} names nothing; write count, first or last")
 
 
 def page_step(page):
@@ -225,5 +261,8 @@ def on_page_markdown(markdown, page, config, files):
     # own `make bench` figures, which may differ: it sets TUTORIAL_OWN_BENCH, and the page is
     # served with a warning at its top instead.
     strict = not os.environ.get("TUTORIAL_OWN_BENCH")
-    return figures.render(MARKER.sub(replace, markdown), f"docs/{page.file.src_uri}", strict=strict)
+    markdown = MARKER.sub(replace, markdown)
+    # {{ steps ... }} works on any page too: the home page counts the steps.
+    markdown = STEPS_MARKER.sub(lambda match: about_the_steps(match[1], page.file.src_uri), markdown)
+    return figures.render(markdown, f"docs/{page.file.src_uri}", strict=strict)
 
