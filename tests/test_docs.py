@@ -116,11 +116,11 @@ def typed_step_counts(markdown):
 
 
 def test_no_page_types_a_count_of_steps():
-    for page in sorted(DOCS.rglob("*.md")):
+    for page in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
         typed = typed_step_counts(page.read_text())
         assert not typed, (
             f"{page.relative_to(ROOT)} types {typed} by hand, which the next step added would make wrong. "
-            "Write {{ steps count }} (\"ten\"), {{ steps first }} or {{ steps last }} instead, or name the "
+            "In README.md, say it without the count (\"every later step\"); on the site, write {{ steps count }} (\"ten\"), {{ steps first }} or {{ steps last }} instead, or name the "
             "steps (\"steps 05 and 06\"); a step page's next step comes from <!-- generated: whats-next --> "
             "(both in tutorial/site/hooks.py)"
         )
