@@ -172,7 +172,9 @@ def run_server(number, port, folder=None):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: let the clean-up below finish
         sys.exit(0)
 
+    # A `kill` (SIGTERM), or the terminal closing (SIGHUP), stops the server and Redis as Ctrl-C does.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
     server = subprocess.Popen(serve.command("runserver", port, reload=True), cwd=folder, env=env)
     try:
         return server.wait()

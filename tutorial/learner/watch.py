@@ -73,8 +73,9 @@ def watch(port):
     def terminated(*_):
         raise KeyboardInterrupt
 
-    # A `kill` (SIGTERM) stops the server and Redis too, as Ctrl-C does.
+    # A `kill` (SIGTERM), or the terminal closing (SIGHUP), stops the server and Redis too, as Ctrl-C does.
     signal.signal(signal.SIGTERM, terminated)
+    signal.signal(signal.SIGHUP, terminated)
     try:
         saved_at = time.monotonic()
         while True:
