@@ -172,3 +172,52 @@ def test_every_make_target_named_exists():
     missing = {name: where for name, where in used.items() if name not in targets}
     assert not missing, "make targets named that the Makefile does not have:\n  " + "\n  ".join(
         f"make {name}, named in {', '.join(where)}" for name, where in missing.items())
+
+
+STARTER = """
+import sys, time
+from tutorial.core import serve, services
+from tutorial.core.steps import find
+redis = services.start_redis()
+server = serve.start(find("01").folder, "daphne")
+print(redis.process.pid, server.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_server_dies_with_the_process_that_started_it():
+    """A check killed in the middle (kill -9, as a hung run gets) leaves no daphne or redis-server
+    behind: core/wire.py's dies_with_parent, on Linux."""
+    import os
+    import signal
+    import time
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+    from tutorial.core.services import redis_binary
+
+    if not redis_binary():
+        pytest.skip("no redis-server")
+    starter = subprocess.Popen([sys.executable, "-c", STARTER], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(pid) for pid in starter.stdout.readline().split()]
+    finally:
+        starter.send_signal(signal.SIGKILL)
+        starter.wait()
+    assert len(pids) == 2, "the starter did not start redis-server and daphne"
+    deadline = time.monotonic() + 10
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        # A zombie (dead, not yet reaped by init) counts as gone.
+        return "Z" not in open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0]
+
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in pids if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes {left} outlived the process that started them by 10 s"

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .wire import free_port, stop, wait_for_port
+from .wire import dies_with_parent, free_port, stop, wait_for_port
 
 # Variables in the caller's shell that would change what a step does: the settings module (each
 # step's manage.py names its own), the Redis to use (step 06 on) and the SQLite file (07 on). A
@@ -117,7 +117,7 @@ def start(folder, how="runserver", port=None, env=None, log_path=None, backlog=N
     with open(log_path, "a") if log_path else open(os.devnull, "w") as log:
         process = subprocess.Popen(command(how, port, backlog, args, application=application), cwd=folder,
                                    env=env if env is not None else environment(),
-                                   stdout=log, stderr=subprocess.STDOUT)
+                                   stdout=log, stderr=subprocess.STDOUT, preexec_fn=dies_with_parent)
     server = server_class(folder, port, process, log_path)
     if wait and not wait_for_port(port, process, timeout=wait):
         server.stop()

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-from .wire import free_port, stop
+from .wire import dies_with_parent, free_port, stop
 
 HOW_TO_GET_REDIS = (
     "install Debian's redis-server (sudo apt-get install redis-server), "
@@ -55,7 +55,7 @@ def start_redis(timeout=10):
             # --save "" and --appendonly no: a scratch server that never writes its data to disk.
             [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
              "--dir", folder.name, "--loglevel", "warning"],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=dies_with_parent,
         )
     redis = Redis(port, process, folder)
     deadline = time.monotonic() + timeout

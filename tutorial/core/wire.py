@@ -1,9 +1,12 @@
 """Small tools for serving a step and talking to it over a bare socket, shared by the checks,
 the docs generator, the benchmark and `make run`."""
 
+import ctypes
 import errno
+import signal
 import socket
 import subprocess
+import sys
 import time
 
 # The key from RFC 6455's own example: its Sec-WebSocket-Accept is s3pPLMBiTxaQ9kYGzzhZRbK+xOo=.
@@ -41,6 +44,17 @@ def wait_for_port(port, process, timeout=30):
             if process.poll() is not None or time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
+
+
+def dies_with_parent():
+    """For Popen's preexec_fn: the child is killed when the process that started it dies, however
+    it dies. A check killed in the middle (a timeout, kill -9) then leaves no server or
+    redis-server behind: with its parent gone, nobody reads it any more, so SIGKILL, which a
+    server busy shutting down cannot delay. Linux only (prctl); elsewhere the usual clean-up is
+    all there is."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def stop(process, grace=3):
