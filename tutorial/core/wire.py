@@ -46,15 +46,20 @@ def wait_for_port(port, process, timeout=30):
             time.sleep(0.05)
 
 
+# Looked up once, here: dies_with_parent() runs in the child between fork and exec, where as
+# little as possible should happen.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+PR_SET_PDEATHSIG = 1
+
+
 def dies_with_parent():
     """For Popen's preexec_fn: the child is killed when the process that started it dies, however
     it dies. A check killed in the middle (a timeout, kill -9) then leaves no server or
     redis-server behind: with its parent gone, nobody reads it any more, so SIGKILL, which a
     server busy shutting down cannot delay. Linux only (prctl); elsewhere the usual clean-up is
     all there is."""
-    if sys.platform.startswith("linux"):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def stop(process, grace=3):
