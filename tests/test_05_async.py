@@ -13,7 +13,7 @@ import json
 import threading
 
 import pytest
-from conftest import ORIGIN, STEP, TIMEOUT, machine_or_server, receive_json, recv_json, ws_open
+from conftest import CROWD_TIMEOUT, ORIGIN, STEP, TIMEOUT, machine_or_server, receive_json, recv_json, ws_open
 
 HANDLERS = {
     "ChatConsumer": ["connect", "receive", "send_direct", "chat_message", "disconnect"],
@@ -207,14 +207,15 @@ async def test_no_handler_blocks_the_event_loop(connect):
 
 
 @pytest.mark.regression("step 04's sync consumer serves 100 clients too; async changes who waits")
+@pytest.mark.timeout(3 * CROWD_TIMEOUT)
 async def test_a_hundred_clients_connect_and_chat_at_once_over_daphne(server):
     with machine_or_server("100 clients joining at once, then one message to all"):
         async with contextlib.AsyncExitStack() as stack:
-            room = await asyncio.gather(*(stack.enter_async_context(ws_open(server, "/ws/chat/crowd/"))
-                                          for _ in range(100)))
+            joins = (ws_open(server, "/ws/chat/crowd/", open_timeout=CROWD_TIMEOUT) for _ in range(100))
+            room = await asyncio.gather(*(stack.enter_async_context(join) for join in joins))
             await room[0].send(json.dumps({"message": "hello, crowd"}))
             hint = "each of 100 clients that joined at once should get the message"
-            replies = await asyncio.gather(*(recv_json(ws, hint) for ws in room))
+            replies = await asyncio.gather(*(recv_json(ws, hint, CROWD_TIMEOUT) for ws in room))
     assert all(reply["message"] == "hello, crowd" for reply in replies), (
         "each of 100 clients that joined at once should get the message"
     )
