@@ -160,7 +160,8 @@ def test_commands_are_named_somewhere():
 def test_every_command_named_answers_help(command):
     done = subprocess.run([sys.executable, "-m", "tutorial", command, "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and "usage:" in done.stdout, (
+    # Its usage line names it as it is typed, so that a reader can copy it.
+    assert done.returncode == 0 and f"usage: python -m tutorial {command}" in done.stdout, (
         f"`python -m tutorial {command} --help` failed, yet {', '.join(COMMANDS[command])} names it:\n"
         + (done.stdout + done.stderr)[-1500:])
 

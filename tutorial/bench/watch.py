@@ -73,7 +73,8 @@ def summary(values):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tutorial bench-watch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", nargs="*", default=[step.number for step in STEPS[1:]])
     parser.add_argument("--out", default=str(ROOT / "docs" / "assets" / "bench" / "watch.json"))
