@@ -371,24 +371,42 @@ def cpu_ticks():
     return user + nice + system + sum(rest), user + nice + system + idle + iowait + sum(rest)
 
 
+class MachineLoad:
+    """How busy the whole machine was during a `with` block, for the message of a check that
+    loads it (a hundred clients at once, a burst): a failure on a machine with no core to spare
+    is then told from a server that could not keep up."""
+
+    def __init__(self, what):
+        self.what = what
+        self.busy = None
+
+    def __enter__(self):
+        self.before = cpu_ticks()
+        return self
+
+    def __exit__(self, *_):
+        (busy_before, total_before), (busy_after, total_after) = self.before, cpu_ticks()
+        self.busy = (busy_after - busy_before) / max(1, total_after - total_before)
+
+    def __str__(self):
+        limit = ("so the machine had no core to spare and may have been the limit rather than the server: "
+                 "try again on a quieter machine" if self.busy >= 0.85 else
+                 "so the machine had room to spare: the server was the limit")
+        return (f"{self.what}: {self.busy:.0%} of the machine's {os.cpu_count()} cores were busy meanwhile "
+                f"(load average {os.getloadavg()[0]:.1f}), {limit}")
+
+
 @contextlib.contextmanager
 def machine_or_server(what):
-    """Around a check that loads the machine (a hundred clients at once): when it fails, say how
-    busy the machine was meanwhile, so that a failure on a machine with no core to spare is told
-    from a server that could not keep up. The failure is reported once, with both facts."""
-    busy_before, total_before = cpu_ticks()
+    """Around a check whose every failure may be the machine's (a hundred clients joining at
+    once): a failure is reported once, with what the check said and how busy the machine was."""
+    load = MachineLoad(what)
     try:
-        yield
+        with load:
+            yield
     except (Exception, pytest.fail.Exception) as error:  # what the check said, or what the client raised
-        busy_after, total_after = cpu_ticks()
-        busy = (busy_after - busy_before) / max(1, total_after - total_before)
-        cores, load = os.cpu_count(), os.getloadavg()[0]
-        limit = ("so the machine had no core to spare and may have been the limit rather than the server: "
-                 "try again on a quieter machine" if busy >= 0.85 else
-                 "so the machine had room to spare: the server was the limit")
         said = str(error).strip() or type(error).__name__
-        pytest.fail(f"{said}\n{what}: {busy:.0%} of the machine's {cores} cores were busy meanwhile (load average "
-                    f"{load:.1f}), {limit}")
+        pytest.fail(f"{said}\n{load}")
 
 
 async def recv_json(ws, hint, timeout=None):
@@ -626,17 +644,28 @@ async def chat_burst(room, senders, each):
 
     Returns the set of messages sent and, for each member of the room, a Counter
     of the burst's messages it received: counted one by one, never assumed. A
-    member stops counting once it has them all, or after LIVE_TIMEOUT s of silence.
+    member stops counting once it has them all, or once the whole room has heard
+    nothing for LIVE_TIMEOUT s: while others still receive, the burst is still
+    going, and a machine with no core to spare can starve one member for seconds.
+    Run it inside machine_or_server(), which then says how busy the machine was.
     """
     sent = {f"burst {s}.{n}" for s in range(senders) for n in range(each)}
+    heard = [time.monotonic()]  # when any member of the room last received a frame
 
     async def count(ws):
         seen = collections.Counter()
-        with contextlib.suppress(asyncio.TimeoutError):
-            while sum(seen.values()) < len(sent):
-                message = json.loads(await asyncio.wait_for(ws.recv(), LIVE_TIMEOUT)).get("message")
-                if message in sent:
-                    seen[message] += 1
+        while sum(seen.values()) < len(sent):
+            quiet_until = heard[0] + LIVE_TIMEOUT
+            try:
+                frame = await asyncio.wait_for(ws.recv(), max(0.05, quiet_until - time.monotonic()))
+            except asyncio.TimeoutError:
+                if time.monotonic() - heard[0] >= LIVE_TIMEOUT:
+                    break  # the whole room has been quiet that long: the burst is over
+                continue
+            heard[0] = time.monotonic()
+            message = json.loads(frame).get("message")
+            if message in sent:
+                seen[message] += 1
         return seen
 
     counting = [asyncio.create_task(count(ws)) for ws in room]

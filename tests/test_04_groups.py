@@ -6,7 +6,8 @@ import contextlib
 import json
 
 import pytest
-from conftest import IDLE_SECONDS, TIMEOUT, chat_both_ways, chat_burst, receive_json, recv_json
+from conftest import (CROWD_TIMEOUT, IDLE_SECONDS, LIVE_TIMEOUT, TIMEOUT, MachineLoad, chat_both_ways, chat_burst,
+                      receive_json, recv_json)
 
 
 async def say(communicator, message):
@@ -117,21 +118,23 @@ async def test_room_chat_over_daphne(server, ws_connect):
     server.assert_no_traceback()
 
 
+@pytest.mark.timeout(3 * CROWD_TIMEOUT)
 async def test_a_burst_from_several_senders_reaches_everyone_in_full(server, ws_connect):
     # 25 people each paste 20 lines at once (within each one's FrameBudget): 500 messages,
     # each to all 25 members of the room, so every member's channel briefly holds hundreds.
     async with contextlib.AsyncExitStack() as stack:
         room = [await stack.enter_async_context(ws_connect("/ws/chat/burst/")) for _ in range(25)]
-        sent, received = await chat_burst(room, senders=25, each=20)
+        with MachineLoad("25 members sending 20 messages each at once") as load:
+            sent, received = await chat_burst(room, senders=25, each=20)
     if all(len(seen) <= 20 for seen in received):
         pytest.fail("each member of the room received at most its own 20 messages of the burst: receive() "
                     "should send to the room's group with group_send, and connect() join it with group_add "
                     "(chat/consumers.py)")
     for index, seen in enumerate(received):
         assert seen == collections.Counter(sent), (
-            f"member {index} received {len(seen)} of the {len(sent)} messages: group_send drops a "
-            "message, without a word, for a member whose channel is full; CHANNEL_LAYERS's "
-            '"capacity" (mysite/settings.py) must leave room for a burst'
+            f"member {index} received {len(seen)} of the {len(sent)} messages before the room fell quiet for "
+            f"{LIVE_TIMEOUT} s: group_send drops a message, without a word, for a member whose channel "
+            f'is full; CHANNEL_LAYERS\'s "capacity" (mysite/settings.py) must leave room for a burst.\n{load}'
         )
     server.assert_no_traceback()
 

@@ -13,8 +13,8 @@ import runpy
 
 import pytest
 import fuzz
-from conftest import (IDLE_SECONDS, LIVE_TIMEOUT, STEP_DIR, TIMEOUT, chat_both_ways, chat_burst,
-                      receive_json, recv_json, ws_open)
+from conftest import (CROWD_TIMEOUT, IDLE_SECONDS, LIVE_TIMEOUT, STEP_DIR, TIMEOUT, MachineLoad, chat_both_ways,
+                      chat_burst, receive_json, recv_json, ws_open)
 from hypothesis import given
 from test_01_consumer import FRAME_ERRORS
 
@@ -184,12 +184,14 @@ async def test_a_direct_message_reaches_a_channel_in_another_process(two_on_redi
         assert reply == {"message": "psst", "user": alice.user, "direct": True, "own": False}
 
 
+@pytest.mark.timeout(3 * CROWD_TIMEOUT)
 async def test_a_burst_across_two_processes_reaches_everyone_in_full(two_on_redis):
     async with contextlib.AsyncExitStack() as stack:
         # 24 members, every other one on the second process; each sends 20 at once.
         room = [await stack.enter_async_context(ws_open(two_on_redis[index % 2], "/ws/chat/redisburst/"))
                 for index in range(24)]
-        sent, received = await chat_burst(room, senders=24, each=20)
+        with MachineLoad("24 members on two processes sending 20 messages each at once") as load:
+            sent, received = await chat_burst(room, senders=24, each=20)
 
     def own_process_only(index, seen):
         # Sender s is room[s], on the process s % 2; "burst s.n" is one of its messages.
@@ -200,8 +202,10 @@ async def test_a_burst_across_two_processes_reaches_everyone_in_full(two_on_redi
                     "processes should share one channel layer in Redis (CHANNEL_LAYERS in mysite/settings.py)")
     for index, seen in enumerate(received):
         assert seen == collections.Counter(sent), (
-            f"member {index} received {len(seen)} of the {len(sent)} messages: past its \"capacity\", "
-            "RedisChannelLayer drops group messages (and logs \"over capacity\"); raise it in CHANNEL_LAYERS"
+            f"member {index} received {len(seen)} of the {len(sent)} messages before the room fell quiet for "
+            f"{LIVE_TIMEOUT} s: "
+            "past its \"capacity\", RedisChannelLayer drops group messages (and logs \"over capacity\"); raise it "
+            f"in CHANNEL_LAYERS.\n{load}"
         )
     for live in two_on_redis:
         live.assert_no_traceback()
