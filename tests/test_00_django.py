@@ -60,8 +60,8 @@ def test_pages_keep_the_official_tutorials_element_kinds(client):
             found = kinds.get(element_id)
             assert found and found[:2] == (tag, kind), (
                 f"#{element_id} on {path} should be a {SHOWN[tag, kind]}, as in the official Channels tutorial, "
-                f"whose tests read and type into it (chat/templates/chat/{template}); it is "
-                + (f"a <{found[0]}{f' type={found[1]!r}' if found[1] else ''}>" if found else "missing")
+                f"whose tests rely on it (chat/templates/chat/{template}); found: "
+                + (f"<{found[0]}{f' type={found[1]!r}' if found[1] else ''}>" if found else "no such element")
             )
             if focused:
                 assert found[2], (
