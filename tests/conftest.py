@@ -516,6 +516,11 @@ class Page:
     def text(self, element_id):
         return self.find(element_id).text
 
+    def focused(self):
+        """The element that has the keyboard focus in this window: where a person's typing goes."""
+        self._focus()
+        return self.driver.switch_to.active_element
+
     def send(self, message, to=None):
         if to is not None:
             self.find("chat-message-to").send_keys(to)
