@@ -373,12 +373,12 @@ def announced_in_the_browser(open_page, server, staff_login):
     assert "Sent to chat_town_hall" in staff.text("announce-result"), (
         "after the POST, the form should redirect back and say what it sent (chat/staff.py, messages)"
     )
-    room.wait_for(lambda: any(row["user"] == "announcement" for row in room.chat_rows()),
+    room.wait_for(lambda: any(row["user"] == "[announcement]" for row in room.chat_rows()),
                   'the room page should draw {"announcement": ...} as a line of its own in #chat-log, '
-                  'showMessage with the user "announcement": "12:03 announcement: ..." '
+                  'showMessage with the user "[announcement]": "12:03 [announcement]: ..." '
                   "(chat/templates/chat/room.html)")
     row = room.chat_rows()[-1]
-    assert (row["user"], row["text"]) == ("announcement", "<b>fire drill</b> at 3"), row
+    assert (row["user"], row["text"]) == ("[announcement]", "<b>fire drill</b> at 3"), row
     assert room.run("return document.querySelectorAll('b').length") == 0, (
         "the announcement became HTML on the page: draw it with showMessage, which adds it to #chat-log's "
         "value as text"
