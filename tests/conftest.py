@@ -70,11 +70,8 @@ SENDS_CHANNEL_NAME = STEP.number >= "03"
 # the message is to this window, e.g. "12:05 alice (you, direct, sent): psst", then the text.
 # A sender is one word (a username or anonymous-3f2a); steps 00 and 01 know none, so there a
 # line is "12:03 text", whatever the text looks like.
-CHAT_LINE = re.compile(
-    r"(?:\d{4}-\d{2}-\d{2} )?\d{2}:\d{2} "
-    + (r"(?:(?P<user>[^\s():]+)(?: \((?P<tags>[^()]*)\))?: )?" if STEP.number >= "02" else "(?P<user>)(?P<tags>)")
-    + r"(?P<text>.*)"
-)
+SENDER = r"(?:(?P<user>[^\s():]+)(?: \((?P<tags>[^()]*)\))?: )?" if STEP.number >= "02" else ""
+CHAT_LINE = re.compile(r"(?:\d{4}-\d{2}-\d{2} )?\d{2}:\d{2} " + SENDER + r"(?P<text>.*)")
 # From step 02 on, nobody logged in is "anonymous-" and 4 hex digits, drawn per connection.
 ANONYMOUS = re.compile(r"anonymous-[0-9a-f]{4}")
 
@@ -504,8 +501,9 @@ class Page:
             if not found:  # not the format: the whole line is the text, and no check will match it
                 rows.append({"user": None, "text": line, "own": False, "direct": False})
                 continue
-            tags = (found["tags"] or "").split(", ")
-            rows.append({"user": found["user"] or None, "text": found["text"],
+            said = found.groupdict()
+            tags = (said.get("tags") or "").split(", ")
+            rows.append({"user": said.get("user"), "text": said["text"],
                          "own": "you" in tags, "direct": "direct" in tags})
         return rows
 
