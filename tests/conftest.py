@@ -70,6 +70,13 @@ HANDSHAKE_SECONDS = 60
 IDLE_SECONDS = 55
 # From step 03 on, a room connection's first message tells it its channel name.
 SENDS_CHANNEL_NAME = STEP.number >= "03"
+# One line of the room page's #chat-log, as showMessage (chat/templates/chat/base.html) writes
+# it: the time (and the date, for another day's message), then from step 02 the sender and what
+# the message is to this window, e.g. "12:05 alice (you, direct, sent): psst", then the text.
+# A sender is one word (a username or anonymous-3f2a); steps 00 and 01 know none, so there a
+# line is "12:03 text", whatever the text looks like.
+SENDER = r"(?:(?P<user>[^\s():]+)(?: \((?P<tags>[^()]*)\))?: )?" if STEP.number >= "02" else ""
+CHAT_LINE = re.compile(r"(?:\d{4}-\d{2}-\d{2} )?\d{2}:\d{2} " + SENDER + r"(?P<text>.*)")
 # From step 02 on, nobody logged in is "anonymous-" and 4 hex digits, drawn per connection.
 ANONYMOUS = re.compile(r"anonymous-[0-9a-f]{4}")
 
@@ -509,21 +516,29 @@ class Page:
             "return [...document.querySelectorAll('#event-log li')].map(li => li.textContent)"
         )
 
-    def chat_rows(self):
-        """#chat-log's rows, each as {"user", "text", "own", "direct"} (drawn by chat/templates/chat/base.html)."""
-        return self.run("""
-            return [...document.querySelectorAll('#chat-log li')].map(li => ({
-                user: li.querySelector('.sender')?.textContent ?? null,
-                text: li.querySelector('.text')?.textContent ?? li.textContent,
-                own: li.classList.contains('own'),
-                direct: li.classList.contains('direct'),
-            }));
-        """)
-
     def chat_log(self):
-        """#chat-log as text, a line a message: "user: text" ("text" when the step names no sender)."""
-        return "\n".join(f"{row['user']}: {row['text']}" if row["user"] else row["text"]
-                         for row in self.chat_rows())
+        """#chat-log's text: the value of the <textarea>, a line a message (see chat_rows)."""
+        value = self.run("return document.getElementById('chat-log')?.value ?? null")
+        if value is None:
+            pytest.fail("#chat-log has no value: it should be a <textarea id=\"chat-log\" readonly>, as in the "
+                        "official Channels tutorial, that showMessage (chat/templates/chat/base.html) adds a "
+                        "line to for each message (chat/templates/chat/room.html)")
+        return value
+
+    def chat_rows(self):
+        """#chat-log's lines, each as {"user", "text", "own", "direct"}: a line such as
+        "12:04 bob (direct, to you): psst" (drawn by chat/templates/chat/base.html's showMessage)."""
+        rows = []
+        for line in filter(None, self.chat_log().split("\n")):
+            found = CHAT_LINE.fullmatch(line)
+            if not found:  # not the format: the whole line is the text, and no check will match it
+                rows.append({"user": None, "text": line, "own": False, "direct": False})
+                continue
+            said = found.groupdict()
+            tags = (said.get("tags") or "").split(", ")
+            rows.append({"user": said.get("user"), "text": said["text"],
+                         "own": "you" in tags, "direct": "direct" in tags})
+        return rows
 
     def console_errors(self):
         """The browser console's SEVERE lines logged since the last call (every window's)."""
@@ -531,6 +546,11 @@ class Page:
 
     def text(self, element_id):
         return self.find(element_id).text
+
+    def focused(self):
+        """The element that has the keyboard focus in this window: where a person's typing goes."""
+        self._focus()
+        return self.driver.switch_to.active_element
 
     def send(self, message, to=None):
         if to is not None:

@@ -1,6 +1,7 @@
 """Step 00, a plain Django project: the pages exist, and their WebSocket cannot open yet."""
 
 import re
+from html.parser import HTMLParser
 
 import pytest
 from conftest import STEP, handshake
@@ -23,6 +24,50 @@ def test_room_page_has_the_chat_elements(client):
     html = response.content.decode()
     for element_id in ROOM_PAGE_IDS:
         assert f'id="{element_id}"' in html, f"the room page needs an element with id {element_id}"
+
+
+class ElementKinds(HTMLParser):
+    """Reads a page's HTML into {id: (tag, type, autofocus)} for every element that has an id."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.kinds = {}
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.kinds[attrs["id"]] = (tag, attrs.get("type"), "autofocus" in attrs)
+
+
+# The official Channels tutorial's elements, by page, as (tag, type) and whether the page puts the
+# keyboard there: its Selenium tests (part 4) type a room name, then a message, into whatever has
+# the focus, press Enter, and read #chat-log's value.
+OFFICIAL_KINDS = {
+    "/chat/": {"room-name-input": ("input", "text", True), "room-name-submit": ("input", "button", False)},
+    "/chat/lobby/": {"chat-log": ("textarea", None, False), "chat-message-input": ("input", "text", True),
+                     "chat-message-submit": ("input", "button", False)},
+}
+SHOWN = {("input", "text"): '<input type="text">', ("input", "button"): '<input type="button">',
+         ("textarea", None): "<textarea>"}
+
+
+def test_pages_keep_the_official_tutorials_element_kinds(client):
+    for path, elements in OFFICIAL_KINDS.items():
+        template = "index.html" if path == "/chat/" else "room.html"
+        kinds = ElementKinds(client.get(path).content.decode()).kinds
+        for element_id, (tag, kind, focused) in elements.items():
+            found = kinds.get(element_id)
+            assert found and found[:2] == (tag, kind), (
+                f"#{element_id} on {path} should be a {SHOWN[tag, kind]}, as in the official Channels tutorial, "
+                f"whose tests rely on it (chat/templates/chat/{template}); found: "
+                + (f"<{found[0]}{f' type={found[1]!r}' if found[1] else ''}>" if found else "no such element")
+            )
+            if focused:
+                assert found[2], (
+                    f"#{element_id} on {path} should have autofocus, so that what is typed on the page goes "
+                    f"there (chat/templates/chat/{template})"
+                )
 
 
 def test_room_page_script_uses_the_browser_websocket_api(client):

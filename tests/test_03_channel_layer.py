@@ -305,6 +305,7 @@ def test_page_learns_its_name_and_marks_its_own_messages(open_page):
         "room.html should mark a message the server calls this connection's own as own "
         f"(showMessage({{ own: data.own }})): {row}"
     )
-    assert page.run("return document.querySelector('#chat-log li.own .you')?.textContent") == "you", (
-        'an own message should say "you" beside the name'
+    assert f"{row['user']} (you): is this mine?" in page.chat_log(), (
+        'an own message\'s line in #chat-log should say "(you)" after the name, as in '
+        f'"12:03 anonymous-3f2a (you): hello": {page.chat_log()!r}'
     )

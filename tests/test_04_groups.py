@@ -200,6 +200,45 @@ async def test_a_quiet_room_still_works_after_every_timeout_in_the_stack(server,
     server.assert_no_traceback()
 
 
+def type_into_the_focus(page, keys, expected_id, template):
+    """Type as a person would, into whatever has the keyboard focus; it must be #expected_id."""
+    focused = page.focused()
+    where = focused.tag_name + (f"#{focused.get_attribute('id')}" if focused.get_attribute("id") else "")
+    assert focused.get_attribute("id") == expected_id, (
+        f"the keyboard should be in #{expected_id} when the page opens (autofocus on the <input>, "
+        f"chat/templates/chat/{template}), not in <{where}>"
+    )
+    focused.send_keys(keys)
+
+
+def enter_a_room_from_the_index_page(open_page, room):
+    page = open_page("/chat/")
+    type_into_the_focus(page, f"{room}\n", "room-name-input", "index.html")
+    page.wait_for(lambda: page.driver.current_url.endswith(f"/chat/{room}/"),
+                  f"Enter in #room-name-input (index.html) should open /chat/{room}/")
+    page.wait_for_event("open", f"the page of /chat/{room}/ should open its socket")
+    return page
+
+
+@pytest.mark.browser
+def test_the_official_tutorials_flow_typed_on_the_keyboard(open_page):
+    # The official tutorial's own browser tests, told in our words: three windows reach their
+    # rooms from the index page, and a message typed in the first reaches only its room.
+    first = enter_a_room_from_the_index_page(open_page, "book_club")
+    second = enter_a_room_from_the_index_page(open_page, "book_club")
+    third = enter_a_room_from_the_index_page(open_page, "garden")
+    type_into_the_focus(first, "typed, then Enter\n", "chat-message-input", "room.html")
+    for name, page in (("first", first), ("second", second)):
+        page.wait_for(lambda page=page: "typed, then Enter" in page.chat_log(),
+                      f"the {name} window in book_club should show the message in #chat-log, the "
+                      "<textarea> whose value gets a line per message (room.html, showMessage in base.html): "
+                      "Enter in #chat-message-input sends it, and group_send (chat/consumers.py) gives every "
+                      "member of the room a copy")
+    assert "typed, then Enter" not in third.chat_log(), (
+        "the window in garden shows book_club's message in #chat-log: each room needs a group of its own"
+    )
+
+
 @pytest.mark.browser
 def test_two_windows_in_one_room_see_each_other_and_a_third_room_does_not(open_page):
     alice, bob, cook = open_page("/chat/lobby/"), open_page("/chat/lobby/"), open_page("/chat/kitchen/")

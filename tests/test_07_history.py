@@ -367,9 +367,9 @@ def test_the_page_shows_the_history_as_text_before_new_messages(open_page):
     assert texts[:2] == ["<b>not bold</b>", "second"], (
         f"the newcomer's page shows {texts}: the history should come first, oldest first"
     )
-    assert bob.run("return document.querySelectorAll('#chat-log b').length") == 0, (
-        "a message in the history became HTML on the page: draw it with showMessage, which puts text in "
-        "with textContent, never innerHTML (chat/templates/chat/room.html)"
+    assert bob.run("return document.querySelectorAll('b').length") == 0, (
+        "a message in the history became HTML on the page: draw it with showMessage, which adds it to "
+        "#chat-log's value as text, never with innerHTML (chat/templates/chat/room.html)"
     )
     alice.send("third")
     bob.wait_for(lambda: [row["text"] for row in bob.chat_rows()][-1:] == ["third"],

@@ -373,13 +373,15 @@ def announced_in_the_browser(open_page, server, staff_login):
     assert "Sent to chat_town_hall" in staff.text("announce-result"), (
         "after the POST, the form should redirect back and say what it sent (chat/staff.py, messages)"
     )
-    room.wait_for(lambda: room.run("return document.querySelectorAll('#chat-log li.announcement').length") == 1,
-                  'the room page should draw {"announcement": ...} as a row of its own, class "announcement" '
+    room.wait_for(lambda: any(row["user"] == "[announcement]" for row in room.chat_rows()),
+                  'the room page should draw {"announcement": ...} as a line of its own in #chat-log, '
+                  'showMessage with the user "[announcement]": "12:03 [announcement]: ..." '
                   "(chat/templates/chat/room.html)")
     row = room.chat_rows()[-1]
-    assert (row["user"], row["text"]) == ("announcement", "<b>fire drill</b> at 3"), row
-    assert room.run("return document.querySelectorAll('#chat-log b').length") == 0, (
-        "the announcement became HTML on the page: draw it with showMessage, which sets textContent"
+    assert (row["user"], row["text"]) == ("[announcement]", "<b>fire drill</b> at 3"), row
+    assert room.run("return document.querySelectorAll('b').length") == 0, (
+        "the announcement became HTML on the page: draw it with showMessage, which adds it to #chat-log's "
+        "value as text"
     )
     # Django's admin pages ask for /favicon.ico, which no step serves; the chat pages do not.
     errors = [error for error in room.console_errors() if "/favicon.ico" not in error]

@@ -77,7 +77,8 @@ def finished_chat(path, width=1280, height=800):
                         "document.getElementById('chat-message-submit').click();")
 
         def arrived(count):
-            return f"return document.querySelectorAll('#chat-log li').length >= {count}"
+            # #chat-log is a <textarea>, a line a message.
+            return f"return document.getElementById('chat-log').value.split('\\n').filter(Boolean).length >= {count}"
 
         for window in (alice, bob):
             wait(window, "return document.getElementById('address').textContent.includes(':')")
