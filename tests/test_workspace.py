@@ -45,14 +45,18 @@ def test_start_begins_with_step_00_complete(workspace, work):
 
 
 def test_next_names_the_step_that_make_start_begins(workspace):
-    """Done with step 01 but never with 00: a plain `make start` begins 00, and "Next:" says so."""
+    """Begun at step 01 and done with it: a plain `make start` goes on to 02, not back to 00, and
+    "Next:" says so; with every later step done, it goes back to the first not done."""
     workspace.start("01", say=lambda *_: None)
     finish(workspace, STEPS[1])
-    assert workspace.first_not_done() is STEPS[0]
-    said = what_next(workspace, STEPS[1])
-    assert f"begins step {STEPS[0].number}" in said and f"STEP={STEPS[2].number}" in said, said
+    assert what_next(workspace, STEPS[1]) == f"Next: `make start` begins step {STEPS[2].number}."
+    assert workspace.start(say=lambda *_: None) is STEPS[2]
+    for step in STEPS[2:]:
+        finish(workspace, step)
+    assert what_next(workspace, STEPS[-1]).startswith(f"Next: `make start` begins step {STEPS[0].number}")
+    assert workspace.start(say=lambda *_: None) is STEPS[0]
     finish(workspace, STEPS[0])
-    assert what_next(workspace, STEPS[0]) == f"Next: `make start` begins step {STEPS[2].number}."
+    assert "are done" in what_next(workspace, STEPS[0])
 
 
 def test_start_never_overwrites_a_started_step(workspace, work):

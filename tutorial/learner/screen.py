@@ -101,14 +101,13 @@ def render(verdict, where=None, workspace=None):
 def what_next(workspace, step):
     """The "Next:" line once `step` is done: the step that a plain `make start` will begin."""
     state = workspace.read_state()
-    following = next((s for s in STEPS if s != step and not workspace.is_done(s, state)), None)
+    state = {**state, "done": {**state["done"], step.number: "now"}}  # the verdict is recorded after
+    following = workspace.next_to_start(state, after=step)
     if following is None:
         return f"That was the last step to do: all {len(STEPS)} steps, {STEPS[0].number} to " \
                f"{STEPS[-1].number}, are done. Well done."
     if following.number < step.number:
-        later = next((s for s in STEPS if s.number > step.number), None)
-        also = f" (`make start STEP={later.number}` for the next one)" if later else ""
-        return f"Next: `make start` begins step {following.number}, the first not done yet{also}."
+        return f"Next: `make start` begins step {following.number}, the first you have not done yet."
     return f"Next: `make start` begins step {following.number}."
 
 

@@ -94,6 +94,16 @@ class Workspace:
     def first_not_done(self, state=None):
         return next((step for step in STEPS if not self.is_done(step, state)), None)
 
+    def next_to_start(self, state=None, after=None):
+        """What a plain `make start` begins: the first step not done after `after` (a step; by
+        default the current one), so that a learner who began at step 02 goes on to 03; once
+        every later step is done, the first step not done at all; None when all are."""
+        state = state or self.read_state()
+        if after is None and state.get("current"):
+            after = find(state["current"])
+        later = [step for step in STEPS if after is None or step.number > after.number]
+        return next((step for step in later if not self.is_done(step, state)), None) or self.first_not_done(state)
+
     def start(self, number=None, say=print):
         """Begin a step (the first not done, by default) and make it current; never overwrite one.
         Returns the step, or None when every step is done."""
@@ -101,7 +111,7 @@ class Workspace:
         if number:
             step = find(number)
         else:
-            step = self.first_not_done(state)
+            step = self.next_to_start(state)
             if step is None:
                 say(f"Every step is done. `make progress` shows them; `make start STEP={STEPS[1].number}` "
                     "goes back to one.")
