@@ -156,10 +156,10 @@ async def connect(transactional_db):
                 f"(and, from step 02, chat/routing.py should have a route for this path)"
             )
         if connected and hello and SENDS_CHANNEL_NAME:
-            first = await receive_json(communicator, 'connect() should first send {"channel_name": ...}',
+            first = await receive_json(communicator, 'connect() should first send {"user": self.username, '
+                                       '"channel_name": self.channel_name} (chat/consumers.py)',
                                        timeout=timeout)
             communicator.channel_name = first.get("channel_name")
-            communicator.address = first.get("address")  # what another connection puts in "to"
             communicator.user = first.get("user")  # its own name, e.g. "anonymous-3f2a"
         return communicator
 
@@ -356,10 +356,9 @@ async def ws_open(live, path=STEP.ws_path, origin=None, hello=True, **options):
         timeout = options.setdefault("open_timeout", LIVE_TIMEOUT)
         async with websockets.connect(live.ws_url(path), origin=origin or live.url, **options) as ws:
             if hello and SENDS_CHANNEL_NAME:
-                first = await recv_json(ws, 'connect() should first send {"channel_name": ...} (chat/consumers.py)',
-                                        timeout)
+                first = await recv_json(ws, 'connect() should first send {"user": self.username, "channel_name": '
+                                        'self.channel_name} (chat/consumers.py)', timeout)
                 ws.channel_name = first.get("channel_name")
-                ws.address = first.get("address")
                 ws.user = first.get("user")
             yield ws
             return

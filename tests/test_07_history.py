@@ -6,7 +6,6 @@ session shares one freshly migrated SQLite file (conftest's live_database, SQLIT
 processes of one site share one database.
 """
 
-import asyncio
 import contextlib
 import json
 import os
@@ -15,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import LIVE_TIMEOUT, ORIGIN, STEP_DIR, TIMEOUT, frames_within, receive_json, recv_json, ws_open
+from conftest import ORIGIN, STEP_DIR, TIMEOUT, frames_within, receive_json, recv_json, ws_open
 
 SETTINGS = STEP_DIR / "mysite" / "settings.py"
 HISTORY_LENGTH = 50
@@ -43,7 +42,8 @@ async def stored(room):
     return [(m.author, m.text) async for m in Message.objects.filter(room=room).order_by("id")]
 
 
-async def said(communicator, text, hint="the sender should hear its own message back from the room"):
+async def said(communicator, text, hint="the sender should hear its own message back from the room, stored and then "
+                                         "sent with group_send in receive() (chat/consumers.py)"):
     """Send `text` to the room and wait for it to come back, so that it has been stored and sent."""
     await communicator.send_to(text_data=json.dumps({"message": text}))
     reply = await receive_json(communicator, hint)
@@ -53,9 +53,9 @@ async def said(communicator, text, hint="the sender should hear its own message 
 def history_of(communicator, room):
     history = getattr(communicator, "hello", {}).get("history")
     assert isinstance(history, list), (
-        f'a connection to {room} should get the room\'s history in its first frame, as a list: '
-        '{"user": ..., "channel_name": ..., "address": ..., "history": [{"user": ..., "message": ..., '
-        '"sent_at": ...}, ...]}, oldest first (connect() in chat/consumers.py)'
+        f'the first frame of a connection to {room} has "history": {history!r}, where a list is right: '
+        '{"user": ..., "channel_name": ..., "history": [{"user": ..., "message": ..., "sent_at": ...}, ...]}, '
+        "oldest first (connect() in chat/consumers.py)"
     )
     return [(entry.get("user"), entry.get("message")) for entry in history]
 
@@ -64,7 +64,7 @@ async def join(connect, room):
     """Connect to `room` and keep the whole first frame (the hello, with the history) on it."""
     communicator = await connect(f"/ws/chat/{room}/", hello=False)
     communicator.hello = await receive_json(communicator, 'connect() should first send {"channel_name": ..., '
-                                                          '"history": [...]}')
+                                                          '"history": [...]} (chat/consumers.py)')
     communicator.user = communicator.hello.get("user")
     communicator.channel_name = communicator.hello.get("channel_name")
     return communicator
@@ -98,14 +98,14 @@ def test_settings_let_two_processes_share_one_sqlite_file(monkeypatch):
     monkeypatch.setenv("SQLITE_PATH", "/tmp/elsewhere.sqlite3")
     database = runpy.run_path(str(SETTINGS))["DATABASES"]["default"]
     assert str(database["NAME"]) == "/tmp/elsewhere.sqlite3", (
-        'DATABASES\'s "NAME" (mysite/settings.py) should come from SQLITE_PATH when it is set: '
-        'os.environ.get("SQLITE_PATH", BASE_DIR / "db.sqlite3"), so that the checks can give their servers '
-        "a database of their own"
+        f'with SQLITE_PATH=/tmp/elsewhere.sqlite3, DATABASES\'s "NAME" (mysite/settings.py) is {database["NAME"]}: '
+        'it should come from SQLITE_PATH when it is set, os.environ.get("SQLITE_PATH", BASE_DIR / "db.sqlite3"), '
+        "so that the checks can give their servers a database of their own"
     )
     assert "journal_mode=wal" in database.get("OPTIONS", {}).get("init_command", "").lower(), (
         'DATABASES\'s "OPTIONS" (mysite/settings.py) should turn on SQLite\'s write-ahead log: '
         '"init_command": "PRAGMA journal_mode=WAL;", so that a newcomer\'s history query never waits for '
-        "another process's write"
+        f"another process's write (OPTIONS is {database.get('OPTIONS', {})})"
     )
 
 
@@ -116,24 +116,12 @@ async def test_a_message_is_stored_once_however_many_are_in_the_room(connect):
     room = [await connect("/ws/chat/store/") for _ in range(3)]
     await said(room[0], "keep me")
     for member in room[1:]:
-        await receive_json(member, "everyone in the room should still hear the message")
+        await receive_json(member, "everyone in the room should still hear the message (chat/consumers.py)")
     rows = await stored("store")
     assert rows == [(room[0].user, "keep me")], (
         f"the message should be stored once, by the consumer that received it from its browser "
         f"(receive(), with `await Message.objects.acreate(...)`), not once per member in "
         f"chat_message(): found {len(rows)} rows {rows}"
-    )
-
-
-@pytest.mark.until("08")  # step 09: "to" is a username, and no address is given out
-async def test_a_direct_message_is_not_stored(connect):
-    alice, bob = await connect("/ws/chat/private/"), await connect("/ws/chat/private/")
-    await alice.send_to(text_data=json.dumps({"message": "just for bob", "to": bob.address}))
-    await receive_json(bob, "a direct message should still reach its recipient")
-    message_model()
-    assert await stored("private") == [], (
-        "a direct message should not be stored in the room's history, where everyone who joins would "
-        "read it: store only what goes to the group (receive() in chat/consumers.py)"
     )
 
 
@@ -154,7 +142,8 @@ async def test_a_message_that_cannot_be_stored_gets_not_saved(connect):
     await sync_to_async(rename)(table, f"{table}_away")
     try:
         await alice.send_to(text_data=json.dumps({"message": "lost?"}))
-        answer = await receive_json(alice, "a message the database refuses should be answered, not dropped")
+        answer = await receive_json(alice, "a message the database refuses should be answered with a not_saved "
+                                          "error event, not dropped (receive() in chat/consumers.py)")
         heard = await frames_within(bob)
     finally:
         await sync_to_async(rename)(f"{table}_away", table)
@@ -177,16 +166,20 @@ async def test_a_newcomer_gets_the_history_first_and_in_order(connect):
     for text in ("one", "two", "<b>three</b>"):
         await said(alice, text)
     bob = await join(connect, "past")
-    assert history_of(bob, "past") == [(alice.user, "one"), (alice.user, "two"), (alice.user, "<b>three</b>")], (
-        "a newcomer's first frame should hold the room's messages, oldest first, each as "
-        '{"user": ..., "message": ...}: read them after group_add and send them in connect() (chat/consumers.py)'
+    history = history_of(bob, "past")
+    assert history == [(alice.user, "one"), (alice.user, "two"), (alice.user, "<b>three</b>")], (
+        f"a newcomer's first frame holds the history {history}, where the room's three messages are right, "
+        'oldest first, each as {"user": ..., "message": ..., "sent_at": ...}: read them after group_add and '
+        "send them in connect() (chat/consumers.py)"
     )
     assert all(isinstance(entry.get("sent_at"), str) for entry in bob.hello["history"]), (
-        'each history entry should say when it was said: "sent_at", the time as an ISO 8601 string '
-        "(message.sent_at.isoformat())"
+        f'each history entry should say when it was said, "sent_at": the time as an ISO 8601 string '
+        f"(message.sent_at.isoformat()); the first entry is {bob.hello['history'][0]}"
     )
     await said(alice, "four")
-    assert (await receive_json(bob, "after its history, a newcomer should hear the room live"))["message"] == "four"
+    live = await receive_json(bob, "after its history, a newcomer should hear the room live: chat_message() "
+                                   "skips only the events whose id the history held (chat/consumers.py)")
+    assert live.get("message") == "four", f"after its history, the newcomer got {live} where the room's new message is right"
 
 
 async def test_the_history_is_the_last_50_oldest_first(connect):
@@ -200,7 +193,7 @@ async def test_the_history_is_the_last_50_oldest_first(connect):
     assert texts == [f"line {n}" for n in range(20, HISTORY_LENGTH + 20)], (
         f"with 70 messages stored, the history should be the last {HISTORY_LENGTH}, oldest first, and only "
         f"this room's (got {len(texts)}: {texts[:3]} ... {texts[-3:]}). Take the newest "
-        f"[:{HISTORY_LENGTH}] with .order_by(\"-id\"), then reverse the list"
+        f"[:{HISTORY_LENGTH}] with .order_by(\"-id\"), then reverse the list (connect() in chat/consumers.py)"
     )
 
 
@@ -228,12 +221,15 @@ def test_the_history_is_one_query_however_long(transactional_db):
 
     with CaptureQueriesContext(connection) as queries:
         first = async_to_sync(joined)()
-    assert len(first.get("history", [])) == HISTORY_LENGTH, "the join should send the last 50 messages"
+    assert len(first.get("history", [])) == HISTORY_LENGTH, (
+        f"joining a room with 80 messages sent {len(first.get('history', []))} in the history, where the last "
+        f"{HISTORY_LENGTH} are right"
+    )
     reads = [query["sql"] for query in queries.captured_queries if query["sql"].lstrip().upper().startswith("SELECT")]
     assert len(reads) == 1, (
         f"joining a room with 80 messages made {len(reads)} queries, where one will do: filter the room, "
         f"order by -id, slice [:{HISTORY_LENGTH}] and read it with one `async for` (no query per message, "
-        "no count() first). The queries:\n" + "\n".join(sql[:160] for sql in reads[:6])
+        "no count() first; connect() in chat/consumers.py). The queries:\n" + "\n".join(sql[:160] for sql in reads[:6])
     )
 
 
@@ -301,52 +297,14 @@ async def test_two_processes_on_redis_see_the_same_history(two_on_redis):
     first, second = two_on_redis
     async with ws_open(first, "/ws/chat/shared_past/") as alice:
         await alice.send(json.dumps({"message": "said on the first process"}))
-        await recv_json(alice, "the sender should hear its own message")
+        await recv_json(alice, "the sender should hear its own message (receive() in chat/consumers.py)")
     async with ws_open(second, "/ws/chat/shared_past/", hello=False) as bob:
-        hello = await recv_json(bob, 'connect() should first send {"channel_name": ..., "history": [...]}')
+        hello = await recv_json(bob, 'connect() should first send {"channel_name": ..., "history": [...]} '
+                                     "(chat/consumers.py)")
         assert [entry.get("message") for entry in hello.get("history", [])] == ["said on the first process"], (
             f"a newcomer on the second process got the history {hello.get('history')}: both processes should "
             "read one database (mysite/settings.py's DATABASES, SQLITE_PATH) as they share one Redis"
         )
-
-
-async def test_two_processes_writing_at_once_store_every_message(two_on_redis):
-    # Two processes write to one SQLite file at once: 4 writers, 2 on each, 25 messages apiece
-    # (inside each connection's flood budget of 30). SQLite lets one writer in at a time; the
-    # others must wait their turn, never fail with "database is locked".
-    senders, each = 4, 25
-    async with contextlib.AsyncExitStack() as stack:
-        room = [await stack.enter_async_context(ws_open(two_on_redis[index % 2], "/ws/chat/busy/"))
-                for index in range(senders)]
-
-        async def burst(ws, who):
-            for n in range(each):
-                await ws.send(json.dumps({"message": f"{who}.{n}"}))
-
-        async def errors(ws):
-            # Each writer hears the whole room, or an error for each of its own that failed.
-            found, heard = [], 0
-            with contextlib.suppress(asyncio.TimeoutError):
-                while heard + len(found) < senders * each:
-                    frame = json.loads(await asyncio.wait_for(ws.recv(), LIVE_TIMEOUT))
-                    if "error" in frame:
-                        found.append(frame)
-                    else:
-                        heard += 1
-            return found
-
-        listening = [asyncio.create_task(errors(ws)) for ws in room]
-        await asyncio.gather(*(burst(ws, who) for who, ws in enumerate(room)))
-        refused = sum(await asyncio.gather(*listening), [])
-    assert refused == [], (
-        f"{len(refused)} of {senders * each} messages written at once by two processes were refused, e.g. "
-        f"{refused[0]}: turn on WAL and keep SQLite's timeout (mysite/settings.py's DATABASES)"
-    )
-    async with ws_open(two_on_redis[0], "/ws/chat/busy/", hello=False) as carol:
-        hello = await recv_json(carol, "a newcomer should get the room's history")
-    assert len(hello.get("history", [])) == HISTORY_LENGTH, "the last 50 of 100 messages should be the history"
-    for live in two_on_redis:
-        live.assert_no_traceback()
 
 
 # ---------------------------------------------------------------- in the browser

@@ -203,7 +203,7 @@ def test_every_resource_comes_from_the_site_itself(browser, site_url):
 def test_cheat_sheet_lists_exactly_the_codes_of_protocol_py():
     """The cheat sheet's table of error codes is a summary of protocol.py's docstring: same codes."""
     docstring = (STEPS[-1].folder / "chat" / "protocol.py").read_text().split('"""')[1]
-    table = docstring.split("with these codes:")[1].split("Mistakes in the connection")[0]
+    table = docstring.split("with these codes:")[1].split("A mistake in the connection")[0]
     in_protocol = set(re.findall(r"^    ([a-z_]+)\s", table, re.MULTILINE))
     sheet = (DOCS / "reference" / "cheatsheet.md").read_text().split("## The chat's own answers")[1]
     in_sheet = set(re.findall(r"^\| `([a-z_]+)` \|", sheet.split("\n## ")[0], re.MULTILINE))

@@ -99,7 +99,7 @@ STEPS = [
         "login",
         "Login: who is talking, and who may",
         "Django's login names the speaker, members_ rooms refuse anonymous sockets with 4401, "
-        "and a logout closes that user's open sockets through a per-user group.",
+        "and a group per user carries a logout to that user's sockets and direct messages to their tabs.",
         "/ws/chat/lobby/",
         redis=True,
     ),
@@ -109,6 +109,15 @@ STEPS = [
         "Pushes from the rest of Django",
         "A view, a signal and a management command send to a room's group with async_to_sync, "
         "and reach its sockets through the shared layer.",
+        "/ws/chat/lobby/",
+        redis=True,
+    ),
+    Step(
+        "10",
+        "defenses",
+        "When clients misbehave",
+        "Every hostile input gets a documented answer: size, nesting and flood limits, sends that "
+        "cross a close, groups left however a consumer ends, a catch-all route.",
         "/ws/chat/lobby/",
         redis=True,
     ),

@@ -55,6 +55,13 @@ class Visit:
 # The moves a Chat client makes once its socket is open, in the order it lists them.
 
 
+def shown(frame):
+    """A frame as a capture notes it: a long one by its start and its length, a blank one by name."""
+    if not frame.strip():
+        return f"{frame!r} (a blank frame)"
+    return frame if len(frame) <= 80 else f"{frame[:24]}… ({len(frame):,} characters)"
+
+
 class Send:
     """Send each frame, then note every frame back until none comes for 1.5 s."""
 
@@ -64,7 +71,7 @@ class Send:
     def __call__(self, visit):
         for frame in self.frames:
             visit.ws.send(frame)
-            visit.say(f"sent: {frame}")
+            visit.say(f"sent: {shown(frame)}")
         try:
             while True:
                 visit.hear()

@@ -33,8 +33,8 @@ def viewport(driver, width, height):
 
 def finished_chat(path, width=1280, height=800):
     """Two windows chat in step 06's lobby, each 1280 px wide as a learner's would be, one
-    above the other in one picture: Alice (first) and Bob (second) talk to the room, Bob sends
-    Alice a direct message, and a frame that is not JSON gets an error event."""
+    above the other in one picture: Alice (first) and Bob (second) talk to the room, and a frame
+    that is not JSON gets an error event."""
     from selenium import webdriver
 
     # The page as steps 04 to 06 show it; step 07 adds the room's history above new messages,
@@ -71,9 +71,8 @@ def finished_chat(path, width=1280, height=800):
                     raise SystemExit(f"the two-window screenshot waited in vain for: {script}")
                 time.sleep(0.05)
 
-        def say(window, text, to=""):
-            run(window, f"document.getElementById('chat-message-to').value = {to!r};"
-                        f"document.getElementById('chat-message-input').value = {text!r};"
+        def say(window, text):
+            run(window, f"document.getElementById('chat-message-input').value = {text!r};"
                         "document.getElementById('chat-message-submit').click();")
 
         def arrived(count):
@@ -81,16 +80,13 @@ def finished_chat(path, width=1280, height=800):
             return f"return document.getElementById('chat-log').value.split('\\n').filter(Boolean).length >= {count}"
 
         for window in (alice, bob):
-            wait(window, "return document.getElementById('address').textContent.includes(':')")
+            wait(window, "return document.getElementById('channel-name').textContent.startsWith('specific.')")
         say(alice, "Hi! Is anyone else in the lobby?")
         wait(bob, arrived(1))
-        say(bob, "Hello Alice, Bob here. One moment: a word for you only.")
+        say(bob, "Hello Alice, Bob here. Everyone in the lobby sees this.")
         wait(alice, arrived(2))
-        address = run(alice, "return document.getElementById('address').textContent")
-        say(bob, "psst: the secret word is 'websocket'", to=address)
-        wait(alice, arrived(3))
-        say(alice, "Got it, thanks!")
-        wait(bob, arrived(4))
+        say(alice, "And this too: one group_send, a copy for each of us.")
+        wait(bob, arrived(3))
         run(bob, "socket.send('this is not JSON')")
         wait(bob, "return document.querySelector('#event-log li.error') !== null")
         shots = {}

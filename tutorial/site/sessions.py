@@ -83,6 +83,8 @@ MEMBERS_ROOM = "/ws/chat/members_lobby/"
 QUIET = Chat(moves=(Quiet(8), Send(HELLO)))
 ALICE_LOGS_OUT = Chat(path=MEMBERS_ROOM, user="alice", moves=(Send(HELLO), LogOut()))
 ANNOUNCE = Command("announce", "lobby", "doors close at six")
+DEEP_JSON = "[" * 2000 + "]" * 2000
+LONE_SURROGATE = '{"message": "\\ud800"}'
 
 SESSIONS = [
     Session("working-00", "00"),
@@ -107,9 +109,8 @@ SESSIONS = [
     Session("route-without-anchors", "02", Mistake(
         "chat/routing.py", r're_path(r"^ws/chat/(?P<room_name>[^/]+)/$"', r're_path(r"ws/chat/(?P<room_name>[^/]+)/"'),
         client=Chat(path="/ws/chat/lobby/typo/")),
-    Session("no-catch-all-route", "02", Mistake(
-        "chat/routing.py", '    re_path(r"", consumers.NoRouteConsumer.as_asgi()),\n', ""),
-        client=Chat(path="/ws/nowhere/")),
+    # Step 02 has no catch-all route (step 10 adds it): a path that matches nothing fails its handshake.
+    Session("no-catch-all-route", "02", client=Chat(path="/ws/nowhere/")),
     Session("auth-middleware-forgotten", "02", Mistake(
         "mysite/asgi.py", "AuthMiddlewareStack(URLRouter(websocket_urlpatterns))", "URLRouter(websocket_urlpatterns)")),
     # A typo in the setting's name is as good as no setting: Channels reads CHANNEL_LAYERS only.
@@ -131,9 +132,9 @@ SESSIONS = [
         "self.channel_layer.group_send(self.group_name, event)")),
     # Step 04's call kept in an async consumer (imported where it is used, so that one edit makes the mistake).
     Session("async-to-sync-in-async-consumer", "05", Mistake(
-        "chat/consumers.py", "            await self.channel_layer.group_send(self.group_name, event)\n",
-        "            from asgiref.sync import async_to_sync\n\n"
-        "            async_to_sync(self.channel_layer.group_send)(self.group_name, event)\n")),
+        "chat/consumers.py", "        await self.channel_layer.group_send(self.group_name, event)\n",
+        "        from asgiref.sync import async_to_sync\n\n"
+        "        async_to_sync(self.channel_layer.group_send)(self.group_name, event)\n")),
     # A database query made straight from a coroutine, without database_sync_to_async.
     Session("orm-in-async-consumer", "05", Mistake(
         "chat/consumers.py", "        self.username = username(self.scope)\n",
@@ -172,6 +173,12 @@ SESSIONS = [
     Session("working-08", "08", client=ALICE_LOGS_OUT),
     Session("logout-signal-not-connected", "08", Mistake(
         "chat/apps.py", "        from . import signals  # noqa: F401\n", "        pass\n"), client=ALICE_LOGS_OUT),
+    # Step 10 starts from what step 09 does with a hostile client, then shows the answers.
+    Session("deep-json-09", "09", client=Chat(moves=(Send(DEEP_JSON),))),
+    Session("surrogate-09", "09", client=Chat(moves=(Send(LONE_SURROGATE),))),
+    Session("no-route-09", "09", client=Chat(path="/ws/nowhere/")),
+    Session("limits-10", "10", client=Chat(moves=(Send(DEEP_JSON, LONE_SURROGATE, " ", '{"message": "' + "x" * 5000 + '"}'),))),
+    Session("no-route-10", "10", client=Chat(path="/ws/nowhere/", moves=(Send(),))),
 ]
 
 

@@ -22,14 +22,10 @@ class ChatConsumer(WebsocketConsumer):
         # (Closing here instead would refuse the handshake with HTTP 403.)
         self.accept()
         logger.info("connect: %s accepted", self.scope["path"])
-        # One flood budget per connection: a consumer instance lives exactly
-        # as long as its connection, so its attributes are per-connection state.
-        self.budget = protocol.FrameBudget()
 
     def receive(self, text_data=None, bytes_data=None):
         # One call per frame: text frames arrive as str, binary ones as bytes.
         try:
-            self.budget.spend()
             data = protocol.parse_frame(text_data, bytes_data)
         except protocol.ProtocolError as error:
             # A client's mistake is answered, not raised: an exception here

@@ -39,9 +39,6 @@ class ChatConsumer(WebsocketConsumer):
         # (Closing here instead would refuse the handshake with HTTP 403.)
         self.accept()
         logger.info("connect: %s accepted", self.scope["path"])
-        # One flood budget per connection: a consumer instance lives exactly
-        # as long as its connection, so its attributes are per-connection state.
-        self.budget = protocol.FrameBudget()
         try:
             protocol.check_room_name(self.room_name)
         except protocol.ProtocolError as error:
@@ -56,7 +53,6 @@ class ChatConsumer(WebsocketConsumer):
     def receive(self, text_data=None, bytes_data=None):
         # One call per frame: text frames arrive as str, binary ones as bytes.
         try:
-            self.budget.spend()
             data = protocol.parse_frame(text_data, bytes_data)
         except protocol.ProtocolError as error:
             # A client's mistake is answered, not raised: an exception here
@@ -74,33 +70,3 @@ class ChatConsumer(WebsocketConsumer):
         # here; nothing can be sent any more. Not called if a handler raised
         # (daphne closes with 1011) or the consumer was cancelled.
         logger.info("disconnect: code %s", close_code)
-
-
-class WhoAmIConsumer(WebsocketConsumer):
-    """Sends back a few keys of its own scope, then closes: a window into the scope."""
-
-    def connect(self):
-        self.accept()
-        headers = dict(self.scope["headers"])  # raw bytes, as they came in the handshake
-        self.send(
-            text_data=json.dumps(
-                {
-                    "type": self.scope["type"],
-                    "path": self.scope["path"],
-                    "url_route": self.scope["url_route"],
-                    "user": username(self.scope),
-                    "origin": headers.get(b"origin", b"").decode("latin-1"),
-                }
-            )
-        )
-        self.close()
-
-
-class NoRouteConsumer(WebsocketConsumer):
-    """The catch-all route: says that nothing lives at this path, then closes with 4404."""
-
-    def connect(self):
-        self.accept()
-        error = protocol.ProtocolError("no_route", f"no WebSocket route for {self.scope['path']}")
-        self.send(text_data=error.as_json())
-        self.close(code=protocol.NO_ROUTE)

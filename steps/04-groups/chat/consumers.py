@@ -5,14 +5,12 @@ it lives as long as the connection does: Channels calls connect() once,
 receive() for every frame the browser sends, and disconnect() once at the end.
 """
 
-import contextlib
 import json
 import logging
 import secrets
 
 from asgiref.sync import async_to_sync
-from autobahn.exception import Disconnected
-from channels.exceptions import ChannelFull, StopConsumer
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import WebsocketConsumer
 
 from . import protocol
@@ -42,9 +40,6 @@ class ChatConsumer(WebsocketConsumer):
         # (Closing here instead would refuse the handshake with HTTP 403.)
         self.accept()
         logger.info("connect: %s accepted", self.scope["path"])
-        # One flood budget per connection: a consumer instance lives exactly
-        # as long as its connection, so its attributes are per-connection state.
-        self.budget = protocol.FrameBudget()
         try:
             protocol.check_room_name(self.room_name)
         except protocol.ProtocolError as error:
@@ -62,19 +57,17 @@ class ChatConsumer(WebsocketConsumer):
         self.group_name = f"chat_{self.room_name}"
         async_to_sync(self.channel_layer.group_add)(self.group_name, self.channel_name)
         # With a channel layer configured, each consumer gets a name of its
-        # own, self.channel_name, and listens on it. Tell the browser, with
-        # the signed address that another tab may put in "to" (protocol.py).
+        # own, self.channel_name, and listens on it: an address inside the
+        # layer. Tell the browser, so that the page can show it.
         hello = {
             "user": self.username,  # its own name, for the page to show
             "channel_name": self.channel_name,
-            "address": protocol.address(self.room_name, self.channel_name),
         }
         self.send(text_data=json.dumps(hello))
 
     def receive(self, text_data=None, bytes_data=None):
         # One call per frame: text frames arrive as str, binary ones as bytes.
         try:
-            self.budget.spend()
             data = protocol.parse_frame(text_data, bytes_data)
         except protocol.ProtocolError as error:
             # A client's mistake is answered, not raised: an exception here
@@ -82,7 +75,6 @@ class ChatConsumer(WebsocketConsumer):
             self.send(text_data=error.as_json())
             return
         logger.info("receive: %r", data["message"])
-        to = data.get("to")
         event = {
             # The layer hands this dict to the receiving consumer, which calls
             # the method the "type" names, dots turned into underscores:
@@ -90,48 +82,15 @@ class ChatConsumer(WebsocketConsumer):
             "type": "chat.message",
             "message": data["message"],
             "user": self.username,
-            "direct": bool(to),
             # Who sent it, so that each receiving consumer can tell its browser
             # whether the message is its own (two tabs may share one user name).
             "sender": self.channel_name,
         }
-        if to:
-            self.send_direct(to, event)
-        else:
-            # To everyone in the room, this connection included: the layer
-            # sends a copy of the event to each channel in the group.
-            # The channel layer's methods are async; async_to_sync lets a
-            # sync consumer wait for them.
-            async_to_sync(self.channel_layer.group_send)(self.group_name, event)
-
-    def send_direct(self, to, event):
-        try:
-            # Only to an address this room gave out, never a name the client
-            # made up: recipient() checks the signature and returns the name.
-            channel = protocol.recipient(self.room_name, to)
-            async_to_sync(self.channel_layer.send)(channel, event)
-        except protocol.ProtocolError as error:
-            self.send(text_data=error.as_json())
-            return
-        except ChannelFull:
-            # Each channel holds a limited queue ("capacity" in settings.py).
-            error = protocol.ProtocolError("recipient_busy", "try again in a moment")
-            self.send(text_data=error.as_json())
-            return
-        # The layer cannot tell whether anyone still listens on that name:
-        # a message to a closed tab just waits there until it expires.
-        async_to_sync(self.channel_layer.send)(self.channel_name, event)  # the sender's copy
-
-    def send(self, text_data=None, bytes_data=None, close=False):
-        # From this step on a consumer also sends when another connection
-        # tells it to (chat_message), so a send can cross its own client's
-        # close frame on the wire. Once that close has begun, daphne refuses
-        # to send (autobahn's Disconnected; Channels issue 1820) and the
-        # consumer would crash with a traceback. No one is left to read it.
-        try:
-            super().send(text_data=text_data, bytes_data=bytes_data, close=close)
-        except Disconnected:
-            pass
+        # To everyone in the room, this connection included: the layer
+        # sends a copy of the event to each channel in the group.
+        # The channel layer's methods are async; async_to_sync lets a sync
+        # consumer wait for them.
+        async_to_sync(self.channel_layer.group_send)(self.group_name, event)
 
     def chat_message(self, event):
         # Runs for every "chat.message" event that arrives on this consumer's
@@ -139,14 +98,7 @@ class ChatConsumer(WebsocketConsumer):
         # json.dumps is the server's JSON.stringify; the browser JSON.parse-s it.
         own = event["sender"] == self.channel_name  # each copy is handled by its own consumer
         self.send(
-            text_data=json.dumps(
-                {
-                    "message": event["message"],
-                    "user": event["user"],
-                    "direct": event["direct"],
-                    "own": own,
-                }
-            )
+            text_data=json.dumps({"message": event["message"], "user": event["user"], "own": own})
         )
 
     def disconnect(self, close_code):
@@ -159,51 +111,3 @@ class ChatConsumer(WebsocketConsumer):
         # Leave the room's group. Forgotten, the layer would go on queueing
         # the room's messages for a channel that nobody reads any more.
         async_to_sync(self.channel_layer.group_discard)(self.group_name, self.channel_name)
-
-    async def __call__(self, scope, receive, send):
-        # The consumer's ASGI entry point: the coroutine daphne runs for the
-        # connection, with Channels' connect/receive/disconnect loop inside.
-        # disconnect() runs only when that loop reads the end of the
-        # connection. If a handler raises, or daphne cancels the consumer,
-        # it never does, and the group would keep a channel that nobody
-        # reads (for a day, on Redis). So leave the room here too. (This
-        # method is async in every consumer, so it awaits the layer itself.)
-        try:
-            await super().__call__(scope, receive, send)
-        except BaseException:  # an exception, or asyncio's CancelledError
-            if hasattr(self, "group_name"):
-                # If the layer itself is what failed, this may fail too: then
-                # the first error is the one to see, so let this one go.
-                with contextlib.suppress(Exception):
-                    await self.channel_layer.group_discard(self.group_name, self.channel_name)
-            raise
-
-
-class WhoAmIConsumer(WebsocketConsumer):
-    """Sends back a few keys of its own scope, then closes: a window into the scope."""
-
-    def connect(self):
-        self.accept()
-        headers = dict(self.scope["headers"])  # raw bytes, as they came in the handshake
-        self.send(
-            text_data=json.dumps(
-                {
-                    "type": self.scope["type"],
-                    "path": self.scope["path"],
-                    "url_route": self.scope["url_route"],
-                    "user": username(self.scope),
-                    "origin": headers.get(b"origin", b"").decode("latin-1"),
-                }
-            )
-        )
-        self.close()
-
-
-class NoRouteConsumer(WebsocketConsumer):
-    """The catch-all route: says that nothing lives at this path, then closes with 4404."""
-
-    def connect(self):
-        self.accept()
-        error = protocol.ProtocolError("no_route", f"no WebSocket route for {self.scope['path']}")
-        self.send(text_data=error.as_json())
-        self.close(code=protocol.NO_ROUTE)

@@ -14,8 +14,4 @@ websocket_urlpatterns = [
     # path segment through ("café", "my room"), so that the consumer can
     # answer every bad name the same way: chat/rooms.py's rule, and 4400.
     re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", consumers.ChatConsumer.as_asgi()),
-    re_path(r"^ws/whoami/$", consumers.WhoAmIConsumer.as_asgi()),
-    # Last, and matching any path: without it, a path that matches nothing
-    # makes URLRouter raise ValueError, a traceback and a bare failed handshake.
-    re_path(r"", consumers.NoRouteConsumer.as_asgi()),
 ]

@@ -88,12 +88,5 @@ LOGGING = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels.layers.InMemoryChannelLayer",
-        # capacity: how many messages may wait on one channel for its
-        # consumer. Past it, send() raises ChannelFull, and group_send skips
-        # that member without a word: the message is lost. The default, 100,
-        # goes in a second when a few people in a room type at once (each
-        # message queues once per member); 1000 leaves room for such bursts,
-        # for a little memory per connection that falls behind.
-        "CONFIG": {"capacity": 1000},
     }
 }

@@ -8,13 +8,11 @@ Step 05 writes them as coroutines (async def) on AsyncWebsocketConsumer:
 the same chat, but connections no longer wait on each other's handlers.
 """
 
-import contextlib
 import json
 import logging
 import secrets
 
-from autobahn.exception import Disconnected
-from channels.exceptions import ChannelFull, StopConsumer
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import protocol
@@ -54,9 +52,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # accept(), send() and close() are coroutines here: await each one.
         await self.accept()
         logger.info("connect: %s accepted", self.scope["path"])
-        # One flood budget per connection: a consumer instance lives exactly
-        # as long as its connection, so its attributes are per-connection state.
-        self.budget = protocol.FrameBudget()
         try:
             protocol.check_room_name(self.room_name)
         except protocol.ProtocolError as error:
@@ -76,19 +71,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # with no async_to_sync and no trip through the worker thread.
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         # With a channel layer configured, each consumer gets a name of its
-        # own, self.channel_name, and listens on it. Tell the browser, with
-        # the signed address that another tab may put in "to" (protocol.py).
+        # own, self.channel_name, and listens on it: an address inside the
+        # layer. Tell the browser, so that the page can show it.
         hello = {
             "user": self.username,  # its own name, for the page to show
             "channel_name": self.channel_name,
-            "address": protocol.address(self.room_name, self.channel_name),
         }
         await self.send(text_data=json.dumps(hello))
 
     async def receive(self, text_data=None, bytes_data=None):
         # One call per frame: text frames arrive as str, binary ones as bytes.
         try:
-            self.budget.spend()
             data = protocol.parse_frame(text_data, bytes_data)
         except protocol.ProtocolError as error:
             # A client's mistake is answered, not raised: an exception here
@@ -96,7 +89,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=error.as_json())
             return
         logger.info("receive: %r", data["message"])
-        to = data.get("to")
         event = {
             # The layer hands this dict to the receiving consumer, which calls
             # the method the "type" names, dots turned into underscores:
@@ -104,48 +96,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "type": "chat.message",
             "message": data["message"],
             "user": self.username,
-            "direct": bool(to),
             # Who sent it, so that each receiving consumer can tell its browser
             # whether the message is its own (two tabs may share one user name).
             "sender": self.channel_name,
         }
-        if to:
-            await self.send_direct(to, event)
-        else:
-            # To everyone in the room, this connection included: the layer
-            # sends a copy of the event to each channel in the group.
-            # While this await waits for the layer, this connection's task
-            # steps aside and the event loop serves the other connections.
-            await self.channel_layer.group_send(self.group_name, event)
-
-    async def send_direct(self, to, event):
-        try:
-            # Only to an address this room gave out, never a name the client
-            # made up: recipient() checks the signature and returns the name.
-            channel = protocol.recipient(self.room_name, to)
-            await self.channel_layer.send(channel, event)
-        except protocol.ProtocolError as error:
-            await self.send(text_data=error.as_json())
-            return
-        except ChannelFull:
-            # Each channel holds a limited queue ("capacity" in settings.py).
-            error = protocol.ProtocolError("recipient_busy", "try again in a moment")
-            await self.send(text_data=error.as_json())
-            return
-        # The layer cannot tell whether anyone still listens on that name:
-        # a message to a closed tab just waits there until it expires.
-        await self.channel_layer.send(self.channel_name, event)  # the sender's copy
-
-    async def send(self, text_data=None, bytes_data=None, close=False):
-        # From this step on a consumer also sends when another connection
-        # tells it to (chat_message), so a send can cross its own client's
-        # close frame on the wire. Once that close has begun, daphne refuses
-        # to send (autobahn's Disconnected; Channels issue 1820) and the
-        # consumer would crash with a traceback. No one is left to read it.
-        try:
-            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
-        except Disconnected:
-            pass
+        # To everyone in the room, this connection included: the layer
+        # sends a copy of the event to each channel in the group.
+        # While this await waits for the layer, this connection's task
+        # steps aside and the event loop serves the other connections.
+        await self.channel_layer.group_send(self.group_name, event)
 
     async def chat_message(self, event):
         # Runs for every "chat.message" event that arrives on this consumer's
@@ -153,14 +112,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # json.dumps is the server's JSON.stringify; the browser JSON.parse-s it.
         own = event["sender"] == self.channel_name  # each copy is handled by its own consumer
         await self.send(
-            text_data=json.dumps(
-                {
-                    "message": event["message"],
-                    "user": event["user"],
-                    "direct": event["direct"],
-                    "own": own,
-                }
-            )
+            text_data=json.dumps({"message": event["message"], "user": event["user"], "own": own})
         )
 
     async def disconnect(self, close_code):
@@ -173,51 +125,3 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Leave the room's group. Forgotten, the layer would go on queueing
         # the room's messages for a channel that nobody reads any more.
         await self.channel_layer.group_discard(self.group_name, self.channel_name)
-
-    async def __call__(self, scope, receive, send):
-        # The consumer's ASGI entry point: the coroutine daphne runs for the
-        # connection, with Channels' connect/receive/disconnect loop inside.
-        # disconnect() runs only when that loop reads the end of the
-        # connection. If a handler raises, or daphne cancels the consumer,
-        # it never does, and the group would keep a channel that nobody
-        # reads (for a day, on Redis). So leave the room here too. (This
-        # method is async in every consumer, so it awaits the layer itself.)
-        try:
-            await super().__call__(scope, receive, send)
-        except BaseException:  # an exception, or asyncio's CancelledError
-            if hasattr(self, "group_name"):
-                # If the layer itself is what failed, this may fail too: then
-                # the first error is the one to see, so let this one go.
-                with contextlib.suppress(Exception):
-                    await self.channel_layer.group_discard(self.group_name, self.channel_name)
-            raise
-
-
-class WhoAmIConsumer(AsyncWebsocketConsumer):
-    """Sends back a few keys of its own scope, then closes: a window into the scope."""
-
-    async def connect(self):
-        await self.accept()
-        headers = dict(self.scope["headers"])  # raw bytes, as they came in the handshake
-        await self.send(
-            text_data=json.dumps(
-                {
-                    "type": self.scope["type"],
-                    "path": self.scope["path"],
-                    "url_route": self.scope["url_route"],
-                    "user": username(self.scope),
-                    "origin": headers.get(b"origin", b"").decode("latin-1"),
-                }
-            )
-        )
-        await self.close()
-
-
-class NoRouteConsumer(AsyncWebsocketConsumer):
-    """The catch-all route: says that nothing lives at this path, then closes with 4404."""
-
-    async def connect(self):
-        await self.accept()
-        error = protocol.ProtocolError("no_route", f"no WebSocket route for {self.scope['path']}")
-        await self.send(text_data=error.as_json())
-        await self.close(code=protocol.NO_ROUTE)

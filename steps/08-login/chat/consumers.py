@@ -13,18 +13,18 @@ is stored as it is sent, and a connection that joins is first told the last
 
 Step 08 asks who is talking. Names come from the logged-in user (Django's own
 login page, mysite/urls.py); a room whose name starts with "members_" is for
-logged-in users only; and a logout ends that user's open sockets, which
-Channels would otherwise keep open (chat/signals.py sends the word).
+logged-in users only; and every socket of a user joins that user's group, so
+that a logout can end them (chat/signals.py sends the word) and a direct
+message can reach every tab of theirs.
 """
 
-import contextlib
 import json
 import logging
 import secrets
 
-from autobahn.exception import Disconnected
-from channels.exceptions import ChannelFull, StopConsumer
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 
 from . import protocol
@@ -89,9 +89,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # accept(), send() and close() are coroutines here: await each one.
         await self.accept()
         logger.info("connect: %s accepted", self.scope["path"])
-        # One flood budget per connection: a consumer instance lives exactly
-        # as long as its connection, so its attributes are per-connection state.
-        self.budget = protocol.FrameBudget()
         try:
             protocol.check_room_name(self.room_name)
         except protocol.ProtocolError as error:
@@ -135,12 +132,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         history = await room_history(self.room_name)
         self.history_up_to = history[-1].id if history else 0
         # With a channel layer configured, each consumer gets a name of its
-        # own, self.channel_name, and listens on it. Tell the browser, with
-        # the signed address that another tab may put in "to" (protocol.py).
+        # own, self.channel_name, and listens on it: an address inside the
+        # layer. Tell the browser, so that the page can show it.
         hello = {
             "user": self.username,  # its own name, for the page to show
             "channel_name": self.channel_name,
-            "address": protocol.address(self.room_name, self.channel_name),
             # What was said before, oldest first, in this same first frame, so
             # that it comes before anything new. Text only: the page shows it
             # with textContent, as it shows live messages.
@@ -151,7 +147,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         # One call per frame: text frames arrive as str, binary ones as bytes.
         try:
-            self.budget.spend()
             data = protocol.parse_frame(text_data, bytes_data)
         except protocol.ProtocolError as error:
             # A client's mistake is answered, not raised: an exception here
@@ -173,7 +168,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "sender": self.channel_name,
         }
         if to:
-            # A direct message is between two tabs: it is not stored, or the
+            # A direct message is between two users: it is not stored, or the
             # room's history would show it to everyone who joins later.
             await self.send_direct(to, event)
         else:
@@ -204,33 +199,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_send(self.group_name, event)
 
     async def send_direct(self, to, event):
-        try:
-            # Only to an address this room gave out, never a name the client
-            # made up: recipient() checks the signature and returns the name.
-            channel = protocol.recipient(self.room_name, to)
-            await self.channel_layer.send(channel, event)
-        except protocol.ProtocolError as error:
-            await self.send(text_data=error.as_json())
+        # "to" is a username, and the message goes to that user's group
+        # (user_group()), so it reaches every tab the user has open, in any
+        # room, in any process on Redis. The browser names a person; channel
+        # and group names stay on the server, where no client can forge one.
+        if not self.user.is_authenticated:
+            # An anonymous name is drawn per tab and has no group: nobody
+            # could answer it, so anonymous tabs neither send nor receive these.
+            detail = "direct messages are between logged-in users: log in first"
+            await self.send(text_data=protocol.ProtocolError("bad_recipient", detail).as_json())
             return
-        except ChannelFull:
-            # Each channel holds a limited queue ("capacity" in settings.py).
-            error = protocol.ProtocolError("recipient_busy", "try again in a moment")
-            await self.send(text_data=error.as_json())
+        # One query, for the id that the group is named after. Only a user
+        # who exists: a made-up name gets an answer, and no group is made.
+        recipient = None
+        if isinstance(to, str):
+            recipient = await get_user_model().objects.only("pk").filter(username=to).afirst()
+        if recipient is None:
+            detail = f'"to" must be the username of a user: there is none named {str(to)[:40]!r}'
+            await self.send(text_data=protocol.ProtocolError("bad_recipient", detail).as_json())
             return
-        # The layer cannot tell whether anyone still listens on that name:
-        # a message to a closed tab just waits there until it expires.
-        await self.channel_layer.send(self.channel_name, event)  # the sender's copy
-
-    async def send(self, text_data=None, bytes_data=None, close=False):
-        # From this step on a consumer also sends when another connection
-        # tells it to (chat_message), so a send can cross its own client's
-        # close frame on the wire. Once that close has begun, daphne refuses
-        # to send (autobahn's Disconnected; Channels issue 1820) and the
-        # consumer would crash with a traceback. No one is left to read it.
-        try:
-            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
-        except Disconnected:
-            pass
+        # Who sent it, by user: every tab of the sender's shows it as sent.
+        event["from_user"] = self.user.pk
+        await self.channel_layer.group_send(user_group(recipient), event)
+        if recipient.pk != self.user.pk:
+            # The sender's copy, through the sender's own group: every tab of
+            # theirs shows the conversation.
+            await self.channel_layer.group_send(self.user_group_name, event)
 
     async def chat_message(self, event):
         # Runs for every "chat.message" event that arrives on this consumer's
@@ -242,6 +236,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # grow in the order SQLite stores rows, one writer at a time.)
             return
         own = event["sender"] == self.channel_name  # each copy is handled by its own consumer
+        if event["direct"] and self.user.is_authenticated and event.get("from_user") == self.user.pk:
+            own = True  # a direct message this user sent, from this tab or another of theirs
         await self.send(
             text_data=json.dumps(
                 {
@@ -286,50 +282,3 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # the room's messages for a channel that nobody reads any more.
         # Step 08: and the user's group, through leave_groups().
         await self.leave_groups()
-
-    async def __call__(self, scope, receive, send):
-        # The consumer's ASGI entry point: the coroutine daphne runs for the
-        # connection, with Channels' connect/receive/disconnect loop inside.
-        # disconnect() runs only when that loop reads the end of the
-        # connection. If a handler raises, or daphne cancels the consumer,
-        # it never does, and the group would keep a channel that nobody
-        # reads (for a day, on Redis). So leave the room here too. (This
-        # method is async in every consumer, so it awaits the layer itself.)
-        try:
-            await super().__call__(scope, receive, send)
-        except BaseException:  # an exception, or asyncio's CancelledError
-            # If the layer itself is what failed, this may fail too: then
-            # the first error is the one to see, so let this one go.
-            with contextlib.suppress(Exception):
-                await self.leave_groups()
-            raise
-
-
-class WhoAmIConsumer(AsyncWebsocketConsumer):
-    """Sends back a few keys of its own scope, then closes: a window into the scope."""
-
-    async def connect(self):
-        await self.accept()
-        headers = dict(self.scope["headers"])  # raw bytes, as they came in the handshake
-        await self.send(
-            text_data=json.dumps(
-                {
-                    "type": self.scope["type"],
-                    "path": self.scope["path"],
-                    "url_route": self.scope["url_route"],
-                    "user": username(self.scope),
-                    "origin": headers.get(b"origin", b"").decode("latin-1"),
-                }
-            )
-        )
-        await self.close()
-
-
-class NoRouteConsumer(AsyncWebsocketConsumer):
-    """The catch-all route: says that nothing lives at this path, then closes with 4404."""
-
-    async def connect(self):
-        await self.accept()
-        error = protocol.ProtocolError("no_route", f"no WebSocket route for {self.scope['path']}")
-        await self.send(text_data=error.as_json())
-        await self.close(code=protocol.NO_ROUTE)

@@ -125,13 +125,6 @@ LOGGING = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels.layers.InMemoryChannelLayer",
-        # capacity: how many messages may wait on one channel for its
-        # consumer. Past it, send() raises ChannelFull, and group_send skips
-        # that member without a word: the message is lost. The default, 100,
-        # goes in a second when a few people in a room type at once (each
-        # message queues once per member); 1000 leaves room for such bursts,
-        # for a little memory per connection that falls behind.
-        "CONFIG": {"capacity": 1000},
     }
 }
 
@@ -145,11 +138,10 @@ REDIS_URL = os.environ.get("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            # RedisChannelLayer keeps what steps 03 and 04 taught: a queue per
-            # channel with a capacity (send() still raises ChannelFull, so
-            # recipient_busy still works), messages that wait in Redis for up
-            # to "expiry" seconds (60) for a consumer to read them, and groups
-            # stored in Redis, so any process can send to any room.
+            # RedisChannelLayer keeps what steps 03 and 04 taught: a channel
+            # per consumer, whose messages wait in Redis (up to "expiry", 60 s)
+            # until its process reads them, and groups stored in Redis, so
+            # that any process can send to any room.
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 # Each layer call in flight holds one Redis connection from a
@@ -168,20 +160,15 @@ if REDIS_URL:
                 # and their sockets close with 1011. A timeout well above
                 # those 5 s keeps them open, and still notices a dead Redis.
                 "hosts": [{"address": REDIS_URL, "max_connections": 1000, "socket_timeout": 15}],
-                # How many messages may wait: in Redis, for all of a process's
-                # channels together, then in the process, for each one. Past it,
-                # group_send drops the message, saying so only in an INFO log
-                # line ("over capacity"); send() raises ChannelFull.
-                "capacity": 1000,
             },
         }
     }
     # The other Redis layer: RedisPubSubChannelLayer publishes each message
     # once and Redis pushes it to the processes that subscribed, so it keeps
     # no queues and no groups in Redis and needs few connections. But what
-    # nobody listens to right then is gone: no capacity, no ChannelFull, no
-    # expiry to wait in, and a consumer that falls behind queues without limit
-    # in memory. Its docs still call it beta.
+    # nobody listens to right then is gone, with no expiry to wait in, and a
+    # consumer that falls behind queues without limit in memory. Its docs
+    # still call it beta.
     # CHANNEL_LAYERS = {
     #     "default": {
     #         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",

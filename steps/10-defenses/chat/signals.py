@@ -1,0 +1,53 @@
+"""What the rest of Django tells the sockets: a logout ends that user's open WebSockets.
+
+AuthMiddlewareStack reads the session once, at the handshake, and a consumer
+never looks at it again. So logging out, which deletes the session, would
+leave every socket that user opened still open, still chatting under their
+name. Django sends the user_logged_out signal from its logout() (LogoutView
+calls it, and so does the admin's logout); here it becomes one event to the
+user's group, which every one of their sockets joined (chat/consumers.py).
+
+Step 09: and a Message saved anywhere but in a consumer (the admin, the
+shell, a script) reaches its room live, through a post_save receiver.
+"""
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth.signals import user_logged_out
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from .consumers import user_group
+from .models import Message
+from .push import push_message
+
+
+@receiver(user_logged_out)
+def end_the_users_sockets(sender, request, user, **kwargs):
+    # user is None when nobody was logged in (a POST to the logout URL
+    # from a visitor who was not): then there are no sockets to end.
+    if user is None:
+        return
+    # A signal receiver is plain sync code, called from the sync logout view,
+    # and the layer's methods are coroutines: async_to_sync runs one to the
+    # end and returns. "session.ended" calls session_ended() in each consumer
+    # of the group, in this process and, on Redis, in every other one.
+    async_to_sync(get_channel_layer().group_send)(user_group(user), {"type": "session.ended"})
+
+
+@receiver(post_save, sender=Message)
+def push_new_message(sender, instance, created, raw, **kwargs):
+    # Only new rows: an edit in the admin is not a new message. raw is True
+    # while `loaddata` fills the table from a fixture: old messages, not news.
+    if not created or raw:
+        return
+    # The consumer stores what its socket says and sends it to the room
+    # itself, awaited on the event loop, with its "sender" so each tab knows
+    # its own. It marks the row so that it is not sent a second time here.
+    if getattr(instance, "sent_by_consumer", False):
+        return
+    # After the transaction commits, never before: the admin saves inside
+    # one, and a rolled-back row must not have been announced. Outside a
+    # transaction (the shell), on_commit runs it at once.
+    transaction.on_commit(lambda: push_message(instance))

@@ -1,0 +1,13 @@
+"""The HTTP URLs: the chat pages, the admin, and (step 08) Django's own login and logout."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("chat/", include("chat.urls")),
+    # Step 08: login/, logout/ and the password pages, named "login" and
+    # "logout", with Django's views. Django ships no template for them:
+    # chat/templates/registration/login.html is the login page's.
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+]
