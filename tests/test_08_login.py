@@ -9,13 +9,17 @@ In process, users and sessions live in pytest-django's test database. Live, a us
 session's shared SQLite file (conftest's live_database) and logs in through the real login page.
 """
 
+import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-from conftest import ANONYMOUS, LIVE_TIMEOUT, STEP_DIR, receive_close, receive_json, recv_close, recv_json, ws_open
+from asgiref.sync import sync_to_async
+from conftest import (ANONYMOUS, LIVE_TIMEOUT, STEP_DIR, frames_within, receive_close, receive_json, recv_close,
+                      recv_json, ws_open)
 
 LOGIN_REQUIRED = 4401
 PASSWORD = "through-the-looking-glass"
@@ -165,6 +169,64 @@ async def test_logout_closes_every_socket_of_that_user_and_no_one_elses(connect,
     )
 
 
+# ---------------------------------------------------------------- in process: direct messages to a user
+
+
+async def tabs_of(connect, django_user_model, name, *rooms):
+    """One logged-in socket per room, all of one user (one session, as tabs of one browser)."""
+    _, cookie = await sync_to_async(user_cookie)(django_user_model, name)
+    return [await connect(f"/ws/chat/{room}/", headers=[(b"cookie", cookie)]) for room in rooms]
+
+
+async def test_a_direct_message_reaches_every_tab_of_both_users_and_no_one_else(connect, django_user_model):
+    from chat.models import Message
+
+    alice_here, alice_there = await tabs_of(connect, django_user_model, "alice", "lobby", "kitchen")
+    bob_here, bob_there = await tabs_of(connect, django_user_model, "bob", "lobby", "kitchen")
+    (carol,) = await tabs_of(connect, django_user_model, "carol", "lobby")
+    anonymous = await connect("/ws/chat/lobby/")
+    await alice_here.send_to(text_data=json.dumps({"message": "psst", "to": "bob"}))
+    said = {"message": "psst", "user": "alice", "direct": True}
+    hint = ('a direct message "to" a username should go to that user\'s group, user_<id> (user_group() in '
+            "chat/consumers.py, send_direct()), which every socket of theirs joined in connect()")
+    for name, tab, own in (("bob's lobby tab", bob_here, False), ("bob's kitchen tab", bob_there, False),
+                           ("alice's sending tab", alice_here, True), ("alice's other tab", alice_there, True)):
+        got = await receive_json(tab, f"{name} should get it: {hint}; the sender's copy goes to her own group")
+        assert got == {**said, "own": own}, (
+            f"{name} got {got}: expected {({**said, 'own': own})}; every tab of the sender's says own: true "
+            '(the event names the sending user, "from_user", and chat_message compares it with self.user)'
+        )
+    for name, tab in (("carol, another user", carol), ("an anonymous socket", anonymous)):
+        assert await frames_within(tab) == [], f"{name} in the same room got the direct message"
+    count = await Message.objects.acount()
+    assert count == 0, f"{count} direct messages were stored: history is the room's, a direct message is not"
+
+
+@pytest.mark.parametrize("what", ["channel name", "unknown user"])
+async def test_a_channel_name_or_an_unknown_name_in_to_reaches_nobody(connect, django_user_model, what):
+    (alice,) = await tabs_of(connect, django_user_model, "alice", "lobby")
+    (bob,) = await tabs_of(connect, django_user_model, "bob", "lobby")
+    to = {"channel name": bob.channel_name, "unknown user": "nobody_here"}[what]
+    await alice.send_to(text_data=json.dumps({"message": "hi", "to": to}))
+    reply = await receive_json(alice, 'a "to" that names no user should get an error event')
+    assert reply.get("error") == "bad_recipient" and "username" in reply.get("detail", ""), (
+        f'a {what} in "to" got {reply}: "to" is a username, looked up in the database; '
+        'anything else is {"error": "bad_recipient", "detail": "... username ..."}'
+    )
+    assert await frames_within(bob) == [], f"bob's socket got a message sent to his {what}"
+
+
+async def test_an_anonymous_socket_cannot_send_a_direct_message(connect, django_user_model):
+    (bob,) = await tabs_of(connect, django_user_model, "bob", "lobby")
+    anonymous = await connect("/ws/chat/lobby/")
+    await anonymous.send_to(text_data=json.dumps({"message": "hi", "to": "bob"}))
+    reply = await receive_json(anonymous, "an anonymous sender should get an error event")
+    assert reply.get("error") == "bad_recipient" and "log in" in reply.get("detail", ""), (
+        f"an anonymous socket's direct message got {reply}: it has no group for answers, so it is told to log in"
+    )
+    assert await frames_within(bob) == [], "bob got a direct message from an anonymous socket"
+
+
 # ---------------------------------------------------------------- in process: the origin check
 
 
@@ -267,6 +329,45 @@ async def test_logout_on_one_process_closes_the_socket_on_another(two_on_redis, 
         live.assert_no_traceback()
 
 
+async def live_frames_within(ws, seconds=0.5):
+    """Every frame a live WebSocket gets within `seconds`, as JSON."""
+    frames = []
+    with contextlib.suppress(asyncio.TimeoutError):
+        while True:
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), seconds)))
+    return frames
+
+
+@pytest.fixture(scope="module")
+def live_users(live_database):
+    """alice, bob and carol in the live servers' database, with PASSWORD."""
+    script = ("from django.contrib.auth.models import User\n"
+              "for name in ('alice', 'bob', 'carol'):\n"
+              f"    User.objects.filter(username=name).exists() or User.objects.create_user(name, password='{PASSWORD}')")
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=STEP_DIR,
+                          env={**os.environ, **live_database}, capture_output=True, text=True)
+    assert done.returncode == 0, f"could not make the users: {done.stderr[-1500:]}"
+
+
+async def test_with_redis_a_direct_message_reaches_every_tab_in_both_processes(two_on_redis, live_users):
+    one, two = two_on_redis
+    alice, bob, carol = (log_in(one, name) for name in ("alice", "bob", "carol"))
+
+    def tab(server, session):
+        return ws_open(server, "/ws/chat/lobby/", additional_headers=cookie_of(session))
+
+    async with tab(one, alice) as alice_one, tab(two, alice) as alice_two, tab(one, bob) as bob_one, \
+            tab(two, bob) as bob_two, tab(two, carol) as carol_two:
+        await alice_one.send(json.dumps({"message": "across", "to": "bob"}))
+        for name, ws, own in (("bob's tab on the other process", bob_two, False), ("bob's tab here", bob_one, False),
+                              ("alice's tab on the other process", alice_two, True), ("alice's own tab", alice_one, True)):
+            got = await recv_json(ws, f"{name} should get the direct message: user_<id> groups live in Redis")
+            assert got == {"message": "across", "user": "alice", "direct": True, "own": own}, f"{name} got {got}"
+        assert await live_frames_within(carol_two) == [], "carol, a third user, got alice's direct message"
+    for live in two_on_redis:
+        live.assert_no_traceback()
+
+
 # ---------------------------------------------------------------- in the browser
 
 
@@ -283,28 +384,64 @@ def close_code_after(page, error, hint):
     return int(close.split()[1].removeprefix("code="))
 
 
+def notice_shown(page):
+    """#login-notice: (is it shown, its text, the hrefs of the links inside it)."""
+    return page.run(
+        "const n = document.getElementById('login-notice');"
+        "if (!n) return [false, '', []];"
+        "return [n.checkVisibility(), n.textContent.trim(), [...n.querySelectorAll('a')].map(a => a.getAttribute('href'))];"
+    )
+
+
+def log_in_on_the_page(page, username):
+    """Fill in the login page (registration/login.html, given) that the browser is on, and send it."""
+    page.find("id_username").send_keys(username)
+    page.find("id_password").send_keys(PASSWORD)
+    page.find("id_password").submit()
+
+
 @pytest.mark.browser
-def test_the_page_explains_a_refusal_and_a_logout_in_another_tab(open_page, live_user):
+def test_the_page_explains_a_refusal_and_hides_the_notice_once_allowed(open_page, live_user):
     room = open_page("/chat/members_page/")
+    room.driver.delete_all_cookies()  # anonymous, whatever an earlier check left logged in
+    room.driver.refresh()
     code = close_code_after(room, "login_required", "an anonymous page in a members_ room should get login_required")
     assert code in (LOGIN_REQUIRED, 1006), f"the refusal should close with 4401 (1006 on a busy machine), not {code}"
-    notice = room.find("login-notice")
-    assert notice.is_displayed() and "logged-in" in notice.text, (
-        "the page should say why the room closed, above the room, not only in the event log "
-        "(#login-notice in chat/templates/chat/room.html, shown on login_required)"
+    shown, text, links = notice_shown(room)
+    assert shown and text, (
+        "on a login_required error event the page should show #login-notice, with the reason in its text "
+        f"(chat/templates/chat/room.html): it is {'shown, but empty' if shown else 'missing or hidden'}"
     )
-    room.find("login-again").click()
-    room.find("id_username").send_keys(live_user)
-    room.find("id_password").send_keys(PASSWORD)
-    room.find("login-submit").click()
+    login = "/accounts/login/?next=/chat/members_page/"
+    assert login in links, (
+        f"#login-notice should hold a link to the login page that comes back to the room, {login} "
+        "({% url 'login' %}?next={{ request.path|urlencode }}); its links are " + repr(links)
+    )
+    room.driver.get(room.driver.current_url.split("/chat/")[0] + login)
+    log_in_on_the_page(room, live_user)
     room.wait_for(lambda: room.driver.current_url.endswith("/chat/members_page/"),
                   "after logging in, ?next= should bring the browser back to the room")
     room.wait_for(lambda: room.text("user-name") == "alice", "back in the room, the page should be alice's")
-    other = open_page("/chat/lobby/")
-    other.find("logout").click()
-    code = close_code_after(room, "session_ended", "a logout in another tab should close this tab's socket too")
-    assert code in (LOGIN_REQUIRED, 1006), f"session_ended should close with 4401 (1006 on a busy machine), not {code}"
-    assert "logged out" in room.find("login-notice").text, "the page should say that the logout closed it"
-    assert not room.run("return !!document.getElementById('logout')"), "the account bar should no longer offer a logout"
+    shown, text, _ = notice_shown(room)
+    assert not shown, (
+        f"#login-notice is shown to alice, whom the room let in ({text!r}): keep it hidden until a "
+        "login_required or session_ended error event arrives"
+    )
     assert room.console_errors() == [], f"the page logged errors: {room.console_errors()}"
 
+
+@pytest.mark.browser
+def test_the_page_explains_a_logout_in_another_tab(open_page, live_user):
+    room = open_page("/accounts/login/?next=/chat/members_tab/")
+    log_in_on_the_page(room, live_user)
+    room.wait_for(lambda: room.text("user-name") == "alice", "logged in, the room page should be alice's")
+    other = open_page("/chat/lobby/")
+    other.find("logout").click()  # base.html's account bar, given: a POST form with its CSRF token
+    code = close_code_after(room, "session_ended", "a logout in another tab should close this tab's socket too")
+    assert code in (LOGIN_REQUIRED, 1006), f"session_ended should close with 4401 (1006 on a busy machine), not {code}"
+    shown, text, _ = notice_shown(room)
+    assert shown and text, (
+        "on a session_ended error event the page should show #login-notice with the reason in its text "
+        f"(chat/templates/chat/room.html): it is {'shown, but empty' if shown else 'missing or hidden'}"
+    )
+    assert room.console_errors() == [], f"the page logged errors: {room.console_errors()}"

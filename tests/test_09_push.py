@@ -1,8 +1,5 @@
 """Step 09, push: the rest of Django (a view, a signal, a management command) talks to the sockets.
 
-And a direct message names a user: it goes to that user's group (step 08 made one per user), so
-it reaches every tab of theirs, and no client can send to a channel name or an address any more.
-
 Each push is checked end to end, to a real socket: in process (a communicator on the step's
 application, with Django's test client in the same process and the same in-memory layer), live
 (daphne and the `websockets` client), and across processes, where only Redis carries it.
@@ -18,7 +15,6 @@ import sys
 import pytest
 from asgiref.sync import sync_to_async
 from conftest import STEP_DIR, frames_within, receive_json, recv_json, ws_open
-from test_08_login import PASSWORD, cookie_of, log_in, user_cookie
 
 COMMAND_TIMEOUT = 30  # a cold Django start on a busy machine; the command itself takes well under 1 s
 
@@ -166,67 +162,6 @@ def test_a_message_rolled_back_is_never_pushed(transactional_db):
         async_to_sync(layer.group_discard)("chat_undone", channel)
 
 
-# ---------------------------------------------------------------- in process: direct messages to a user
-
-
-async def tabs_of(connect, django_user_model, name, *rooms):
-    """One logged-in socket per room, all of one user (one session, as tabs of one browser)."""
-    _, cookie = await sync_to_async(user_cookie)(django_user_model, name)
-    return [await connect(f"/ws/chat/{room}/", headers=[(b"cookie", cookie)]) for room in rooms]
-
-
-async def test_a_direct_message_reaches_every_tab_of_both_users_and_no_one_else(connect, django_user_model):
-    from chat.models import Message
-
-    alice_here, alice_there = await tabs_of(connect, django_user_model, "alice", "lobby", "kitchen")
-    bob_here, bob_there = await tabs_of(connect, django_user_model, "bob", "lobby", "kitchen")
-    (carol,) = await tabs_of(connect, django_user_model, "carol", "lobby")
-    anonymous = await connect("/ws/chat/lobby/")
-    await alice_here.send_to(text_data=json.dumps({"message": "psst", "to": "bob"}))
-    said = {"message": "psst", "user": "alice", "direct": True}
-    hint = ('a direct message "to" a username should go to that user\'s group, user_<id> (user_group() in '
-            "chat/consumers.py, send_direct()), which every socket of theirs joined in connect()")
-    for name, tab, own in (("bob's lobby tab", bob_here, False), ("bob's kitchen tab", bob_there, False),
-                           ("alice's sending tab", alice_here, True), ("alice's other tab", alice_there, True)):
-        got = await receive_json(tab, f"{name} should get it: {hint}; the sender's copy goes to her own group")
-        assert got == {**said, "own": own}, (
-            f"{name} got {got}: expected {({**said, 'own': own})}; every tab of the sender's says own: true "
-            '(the event names the sending user, "from_user", and chat_message compares it with self.user)'
-        )
-    for name, tab in (("carol, another user", carol), ("an anonymous socket", anonymous)):
-        assert await frames_within(tab) == [], f"{name} in the same room got the direct message"
-    count = await Message.objects.acount()
-    assert count == 0, f"{count} direct messages were stored: history is the room's, a direct message is not"
-
-
-@pytest.mark.parametrize("what", ["channel name", "signed address", "unknown user"])
-async def test_a_channel_name_or_an_address_in_to_reaches_nobody(connect, django_user_model, what):
-    from chat import protocol
-
-    (alice,) = await tabs_of(connect, django_user_model, "alice", "lobby")
-    (bob,) = await tabs_of(connect, django_user_model, "bob", "lobby")
-    to = {"channel name": bob.channel_name, "signed address": protocol.address("lobby", bob.channel_name),
-          "unknown user": "nobody_here"}[what]
-    await alice.send_to(text_data=json.dumps({"message": "hi", "to": to}))
-    reply = await receive_json(alice, 'a "to" that names no user should get an error event')
-    assert reply.get("error") == "bad_recipient" and "username" in reply.get("detail", ""), (
-        f'a {what} in "to" got {reply}: from step 09 "to" is a username, looked up in the database; '
-        'anything else is {"error": "bad_recipient", "detail": "... username ..."}'
-    )
-    assert await frames_within(bob) == [], f"bob's socket got a message sent to his {what}"
-
-
-async def test_an_anonymous_socket_cannot_send_a_direct_message(connect, django_user_model):
-    (bob,) = await tabs_of(connect, django_user_model, "bob", "lobby")
-    anonymous = await connect("/ws/chat/lobby/")
-    await anonymous.send_to(text_data=json.dumps({"message": "hi", "to": "bob"}))
-    reply = await receive_json(anonymous, "an anonymous sender should get an error event")
-    assert reply.get("error") == "bad_recipient" and "log in" in reply.get("detail", ""), (
-        f"an anonymous socket's direct message got {reply}: it has no group for answers, so it is told to log in"
-    )
-    assert await frames_within(bob) == [], "bob got a direct message from an anonymous socket"
-
-
 # ---------------------------------------------------------------- the command
 
 
@@ -293,35 +228,6 @@ async def test_with_redis_the_command_and_the_shell_reach_both_processes(two_on_
             frame = await recv_json(ws, f"a Message saved in a shell should reach the {name} process's socket "
                                         "through Redis (chat/signals.py)")
             assert (frame.get("user"), frame.get("message")) == ("shell", "saved"), f"the {name} socket got {frame}"
-    for live in two_on_redis:
-        live.assert_no_traceback()
-
-
-@pytest.fixture(scope="module")
-def live_users(live_database):
-    """alice, bob and carol in the live servers' database, with test_08's PASSWORD."""
-    script = ("from django.contrib.auth.models import User\n"
-              "for name in ('alice', 'bob', 'carol'):\n"
-              f"    User.objects.filter(username=name).exists() or User.objects.create_user(name, password='{PASSWORD}')")
-    done = manage("shell", "-c", script, env=live_database)
-    assert done.returncode == 0, f"could not make the users: {done.stderr[-1500:]}"
-
-
-async def test_with_redis_a_direct_message_reaches_every_tab_in_both_processes(two_on_redis, live_users):
-    one, two = two_on_redis
-    alice, bob, carol = (log_in(one, name) for name in ("alice", "bob", "carol"))
-
-    def tab(server, session):
-        return ws_open(server, "/ws/chat/lobby/", additional_headers=cookie_of(session))
-
-    async with tab(one, alice) as alice_one, tab(two, alice) as alice_two, tab(one, bob) as bob_one, \
-            tab(two, bob) as bob_two, tab(two, carol) as carol_two:
-        await alice_one.send(json.dumps({"message": "across", "to": "bob"}))
-        for name, ws, own in (("bob's tab on the other process", bob_two, False), ("bob's tab here", bob_one, False),
-                              ("alice's tab on the other process", alice_two, True), ("alice's own tab", alice_one, True)):
-            got = await recv_json(ws, f"{name} should get the direct message: user_<id> groups live in Redis")
-            assert got == {"message": "across", "user": "alice", "direct": True, "own": own}, f"{name} got {got}"
-        assert await live_frames_within(carol_two) == [], "carol, a third user, got alice's direct message"
     for live in two_on_redis:
         live.assert_no_traceback()
 
