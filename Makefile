@@ -5,7 +5,7 @@
 #   make start                begin the next step (STEP=02: that one), from your own last step
 #   make watch                on every save: check the current step, and serve it on :8000
 #   make hint                 the next hint for the first task that does not pass yet (DIR=: your copy elsewhere)
-#   make check                the current step's checklist, once (V=1: pytest's whole output)
+#   make check                the current step's checklist, once (V=1: pytest's whole output, and every layer of earlier steps' checks)
 #   make progress             every step: done, in progress, not started
 #   make reset                start the current step over (your version is kept in work/.backup/)
 #   make solution             the diff from your copy of the step to ours

@@ -107,6 +107,16 @@ def pytest_report_header(config):
     return f"checking {STEP_DIR} as step {STEP.name}"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing(django_test_environment):
+    """Users made in process hash their passwords with MD5, as Django's own test settings advise:
+    the real hasher takes a third of a second a user, on purpose. Only in this process: the live
+    servers keep the step's settings."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # ---------------------------------------------------------------- in process
 
 

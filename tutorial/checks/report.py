@@ -9,6 +9,9 @@ It does four things:
 - with TUTORIAL_FAST set (the learner's commands, not `make test`), runs only the first
   failing check of a task: the task is not done either way, and the others would each wait
   out a timeout before they failed too;
+- with TUTORIAL_GUARDS=in-process (the learner's commands again), keeps only the in-process
+  checks of earlier steps: they guard the protocol in a few seconds, where their live and
+  browser twins would start servers and windows for a minute; `make test` runs them all;
 - writes one JSON line per check to the file named by TUTORIAL_REPORT as soon as the
   check ends, so that the checklist can show each task as soon as its checks are done, and
   `make test` counts what passed from these lines, never from pytest's text.
@@ -57,6 +60,11 @@ def pytest_collection_modifyitems(config, items):
         return (not own, LAYERS.index(layer(item)), task.number if task else 0, index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=order)]
+    if os.environ.get("TUTORIAL_GUARDS") == "in-process":
+        left = [item for item in items if step_of(item) != STEP.number and layer(item) != "in-process"]
+        if left:
+            config.hook.pytest_deselected(items=left)
+            items[:] = [item for item in items if item not in left]
     for item in items:
         regression = item.get_closest_marker("regression")
         _checks[item.nodeid] = {

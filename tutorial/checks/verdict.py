@@ -166,6 +166,10 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
     env = {**step_env(step, folder), "TUTORIAL_TIMEOUT": "1"}
     if not every:
         env.update(TUTORIAL_FAST="1", TUTORIAL_FUZZ_EXAMPLES="30")
+    if not every and not verbose:
+        # Earlier steps' in-process checks only: the protocol they guard, in seconds; their live
+        # and browser checks ran when those steps were done, and `make test` runs them all.
+        env.update(TUTORIAL_GUARDS="in-process")
     files = list(files or suite(step))
     own = [name for name in files if Path(name) == step.test_file]
     # Earlier steps' checks (the regression guards) run in a second pytest, and only while every

@@ -64,7 +64,7 @@ def render(verdict, where=None, workspace=None):
         lines.extend(shown[:12] + (["    ... (`make check V=1` shows it all)"] if len(shown) > 12 else []))
         lines.append("  `make hint` gives a hint for it, a bit more each time you ask.")
         if verdict.guards_waiting and STEPS.index(step) > 0:
-            lines.append("  (The checks of earlier steps run once every task passes.)")
+            lines.append("  (Earlier steps' in-process checks run once every task passes.)")
     # Checks that are no task's (earlier steps', and this step's regression guards) are named
     # only when they fail, once for each distinct message: one import error can fail them all.
     by_message = {}
