@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 # What arrives from a real server is valid UTF-8 text, so the raw frames hold
@@ -53,6 +53,10 @@ fuzz_settings = settings(
     database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    # No shrinking: the first frame that fails is reported as it is. Shrinking would run the
+    # failing check again and again, each run waiting out its timeouts, for up to five minutes
+    # (Hypothesis's own bound), and it absorbs pytest-timeout's interruption as one more failure.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
 
 
