@@ -15,17 +15,9 @@ import sys
 import pytest
 from asgiref.sync import sync_to_async
 from conftest import STEP_DIR, frames_within, receive_json, recv_json, ws_open
+from test_08_login import live_frames_within
 
 COMMAND_TIMEOUT = 30  # a cold Django start on a busy machine; the command itself takes well under 1 s
-
-
-async def live_frames_within(ws, seconds=0.5):
-    """Every frame a live WebSocket gets within `seconds`, as JSON."""
-    frames = []
-    with contextlib.suppress(asyncio.TimeoutError):
-        while True:
-            frames.append(json.loads(await asyncio.wait_for(ws.recv(), seconds)))
-    return frames
 
 
 def manage(*args, env=None):

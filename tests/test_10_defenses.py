@@ -15,13 +15,14 @@ import contextlib
 import functools
 import inspect
 import json
-import runpy
 
 import fuzz
 import pytest
-from conftest import (CROWD_TIMEOUT, LIVE_TIMEOUT, STEP_DIR, TIMEOUT, MachineLoad, chat_burst, machine_or_server,
+from conftest import (CROWD_TIMEOUT, LIVE_TIMEOUT, TIMEOUT, MachineLoad, chat_burst, machine_or_server,
                       receive_close, receive_json, recv_close, recv_json, ws_open)
 from hypothesis import given
+from test_01_consumer import BAD_FRAMES
+from test_06_scale_out import channel_layers
 
 # The frames that steps 01 to 09 let through or crash on, and the error code this step answers each with.
 PAST_THE_LIMITS = {
@@ -31,18 +32,9 @@ PAST_THE_LIMITS = {
     "bad_unicode": '{"message": "\\ud800"}',  # valid JSON for a lone surrogate, which is no character
 }
 # Every bad frame of the hostile list: step 01's own, and this step's.
-HOSTILE_FRAMES = {
-    "not_json": "hello",
-    "not_an_object": '["hello"]',
-    "missing_message": '{"text": "hello"}',
-    "message_not_a_string": '{"message": 42}',
-    "empty_message": '{"message": "   "}',
-    "binary_frame": b"\x00\x01hello",
-    **PAST_THE_LIMITS,
-}
+HOSTILE_FRAMES = {**BAD_FRAMES, **PAST_THE_LIMITS}
 # Every error code a single frame may get (chat/protocol.py's table).
 FRAME_ERRORS = set(HOSTILE_FRAMES) | {"too_fast", "bad_recipient", "not_saved"}
-SETTINGS = STEP_DIR / "mysite" / "settings.py"
 
 
 async def send_raw(communicator, frame):
@@ -56,15 +48,6 @@ def group_members(group):
     from channels.layers import get_channel_layer
 
     return set(get_channel_layer().groups.get(group, {}))
-
-
-def channel_layers(monkeypatch, redis_url):
-    """CHANNEL_LAYERS as the step's settings.py makes it with REDIS_URL set to this (None: unset)."""
-    if redis_url is None:
-        monkeypatch.delenv("REDIS_URL", raising=False)
-    else:
-        monkeypatch.setenv("REDIS_URL", redis_url)
-    return runpy.run_path(str(SETTINGS))["CHANNEL_LAYERS"]
 
 
 @pytest.fixture
