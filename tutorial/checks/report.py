@@ -19,6 +19,7 @@ It does four things:
 
 import json
 import os
+import time
 import traceback
 from pathlib import Path
 
@@ -155,7 +156,9 @@ def pytest_runtest_logfinish(nodeid, location):
     path = os.environ.get("TUTORIAL_REPORT")
     outcome, hint, message, seconds = _results.pop(nodeid, ["passed", True, "", 0.0])
     if path:
+        # "ended": when, by the wall clock, so that a reader can tell when the last check of a
+        # kind was done (the in-process verdict), not only when it read the line.
         line = {"id": nodeid, **_checks.get(nodeid, {}), "outcome": outcome, "hint": hint,
-                "message": message, "seconds": round(seconds, 3)}
+                "message": message, "seconds": round(seconds, 3), "ended": round(time.time(), 3)}
         with open(path, "a") as report:
             report.write(json.dumps(line) + "\n")

@@ -112,7 +112,12 @@ def watch(port):
                 saved_at = next_save()
                 continue
             workspace.record(verdict)
-            quick = f"{verdict.own_done_at - saved_at:.1f} s" if verdict.own_done_at else "-"
+            # The in-process verdict: when the last of the step's own in-process checks ended,
+            # by the wall clock of its record (the checklist shows each one as it ends).
+            ended = [r["ended"] for r in verdict.records if r["step"] == step.number
+                     and r["layer"] == "in-process" and "ended" in r]
+            saved_wall = time.time() - (time.monotonic() - saved_at)
+            quick = f"{max(ended) - saved_wall:.1f} s" if ended else "-"
             tasks = verdict.tasks_done_at or verdict.finished_at
             print(f"\n(verdict after {quick} in process, {tasks - saved_at:.1f} s for every task, "
                   f"{verdict.finished_at - saved_at:.1f} s in all)")
