@@ -378,6 +378,9 @@ async def test_a_message_to_a_member_whose_close_has_begun_logs_no_traceback(ser
     server.assert_no_traceback()
 
 
+# long: it hunts a race that step 09 loses only now and then (one CI run in a few), so it can
+# prove nothing on the step before, and a learner's loop need not wait for it; `make test` runs it.
+@pytest.mark.long
 @pytest.mark.regression("the race is rare here; the check above makes it certain")
 async def test_members_leaving_while_messages_fly_log_no_traceback(server, ws_connect):
     async def chat_and_leave(number):

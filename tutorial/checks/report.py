@@ -84,7 +84,7 @@ def pytest_deselected(items):
         if path and item.get_closest_marker("long") and step_of(item) == STEP.number:
             line = {"id": item.nodeid, "check": item.originalname, "step": STEP.number, "layer": layer(item),
                     "regression": None, "outcome": "skipped", "hint": True, "seconds": 0.0, "deselected": True,
-                    "message": "a long check (a room kept quiet for a minute): `make test` runs it"}
+                    "message": "a long check (a room kept quiet for a minute, or a rare race hunted at length): `make test` runs it"}
             with open(path, "a") as report:
                 report.write(json.dumps(line) + "\n")
 
