@@ -82,8 +82,10 @@ def pytest_deselected(items):
     path = os.environ.get("TUTORIAL_REPORT")
     for item in items:
         if path and item.get_closest_marker("long") and step_of(item) == STEP.number:
+            regression = item.get_closest_marker("regression")
             line = {"id": item.nodeid, "check": item.originalname, "step": STEP.number, "layer": layer(item),
-                    "regression": None, "outcome": "skipped", "hint": True, "seconds": 0.0, "deselected": True,
+                    "regression": regression.args[0] if regression and regression.args else None,
+                    "outcome": "skipped", "hint": True, "seconds": 0.0, "deselected": True,
                     "message": "a long check (a room kept quiet for a minute, or a rare race hunted at length): `make test` runs it"}
             with open(path, "a") as report:
                 report.write(json.dumps(line) + "\n")

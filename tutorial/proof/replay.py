@@ -57,6 +57,8 @@ def replay(number, browser=WITH_BROWSER):
         problems.append("pytest could not run the checks")
     guards = 0
     for record in verdict.records:
+        if record.get("deselected"):
+            continue  # a long check, left out here: `make test` runs it on our step
         task = tasks.task_of(record["check"])
         name = record["id"].split("::")[-1]
         if record["regression"]:
