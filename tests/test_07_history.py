@@ -82,6 +82,7 @@ def test_the_message_model_has_room_author_text_and_time():
     )
 
 
+@pytest.mark.live  # a manage.py process: about a second, after the in-process verdict
 def test_the_model_has_its_migration(tmp_path):
     message_model()
     # makemigrations also opens the database: a scratch file, not the step's db.sqlite3.

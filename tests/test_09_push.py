@@ -161,6 +161,7 @@ def test_a_message_rolled_back_is_never_pushed(transactional_db):
 # ---------------------------------------------------------------- the command
 
 
+@pytest.mark.live  # manage.py processes: a second or two, after the in-process verdict
 def test_the_command_refuses_a_bad_room_and_the_in_memory_layer(tmp_path):
     env = {"SQLITE_PATH": str(tmp_path / "db.sqlite3")}
     bad = manage("announce", "my room", "hello", env=env)
@@ -175,6 +176,7 @@ def test_the_command_refuses_a_bad_room_and_the_in_memory_layer(tmp_path):
     )
 
 
+@pytest.mark.live  # a manage.py process
 def test_the_command_says_when_redis_cannot_be_reached(tmp_path):
     from tutorial.core.wire import free_port
 

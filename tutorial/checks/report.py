@@ -43,7 +43,7 @@ def layer(item):
     names = set(getattr(item, "fixturenames", ()))
     if item.get_closest_marker("browser") or names & BROWSER_FIXTURES:
         return "browser"
-    return "live" if names & LIVE_FIXTURES else "in-process"
+    return "live" if item.get_closest_marker("live") or names & LIVE_FIXTURES else "in-process"
 
 
 def step_of(item):
