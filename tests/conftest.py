@@ -22,6 +22,7 @@ share one Redis channel layer.
 import asyncio
 import base64
 import collections
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -462,32 +463,65 @@ async def recv_close(ws, hint):
 # ---------------------------------------------------------------- browser
 
 
-@pytest.fixture(scope="session")
-def browser(tmp_path_factory):
+def browser_missing():
+    """Why the browser checks cannot run here, or None."""
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        return "no browser: install Debian's chromium and chromium-driver to run the browser checks"
+    return None
+
+
+def start_browser(profile):
     """Headless Chromium, driven by Selenium through Debian's chromedriver."""
-    chromium = shutil.which("chromium")
-    chromedriver = shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        reason = "no browser: install Debian's chromium and chromium-driver to run the browser checks"
-        if os.environ.get("TUTORIAL_REQUIRE_BROWSER"):
-            pytest.fail(reason)
-        pytest.skip(reason)
     from selenium import webdriver
 
     options = webdriver.ChromeOptions()
-    options.binary_location = chromium
+    options.binary_location = shutil.which("chromium")
     for flag in (
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--window-size=1000,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+        f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
     # Keep the console's lines, so that a check can ask for them (Page.console_errors).
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(chromedriver))
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(shutil.which("chromedriver")))
     # Selenium would wait 300 s for a page that never finishes loading.
     driver.set_page_load_timeout(LIVE_TIMEOUT)
+    return driver
+
+
+_early = {}  # what `head_start` began, by fixture name: a Future
+
+
+@pytest.fixture(autouse=True, scope="session")
+def head_start(request, tmp_path_factory):
+    """Start Chromium in the background as the session begins, when a check of it will need
+    one: its second of start-up then overlaps the checks that run before the first page."""
+    wanted = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    pool = None
+    if wanted & {"browser", "open_page"} and not browser_missing():
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        _early["browser"] = pool.submit(start_browser, tmp_path_factory.mktemp("chromium"))
+    yield
+    early = _early.pop("browser", None)
+    if early:  # started, and no check took it (they were skipped): stop it all the same
+        with contextlib.suppress(Exception):
+            early.result().quit()
+    if pool:
+        pool.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """Headless Chromium (start_browser), one for the whole session."""
+    reason = browser_missing()
+    if reason:
+        if os.environ.get("TUTORIAL_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    early = _early.pop("browser", None)
+    driver = early.result() if early else start_browser(tmp_path_factory.mktemp("chromium"))
     yield driver
     driver.quit()
 
@@ -585,15 +619,25 @@ class Page:
         self.wait_for(lambda: any(text in event for event in self.events()), hint)
 
 
+@pytest.fixture(scope="session")
+def spare_windows(browser):
+    """Browser windows a check is done with, left on about:blank for the next check's page:
+    opening a window and closing it again costs a quarter of a second."""
+    return []
+
+
 @pytest.fixture
-def open_page(browser, server):
-    """`open_page("/chat/lobby/")` opens the page in a new browser window (on=: from another server)."""
+def open_page(browser, server, spare_windows):
+    """`open_page("/chat/lobby/")` opens the page in a browser window of its own (on=: from another server)."""
     opened = []
 
     def _open(path, on=None):
         from selenium.common.exceptions import TimeoutException
 
-        browser.switch_to.new_window("window")
+        if spare_windows:
+            browser.switch_to.window(spare_windows.pop())
+        else:
+            browser.switch_to.new_window("window")
         try:
             browser.get((on or server).url + path)
         except TimeoutException:
@@ -606,7 +650,9 @@ def open_page(browser, server):
     yield _open
     for page in opened:
         browser.switch_to.window(page.handle)
-        browser.close()
+        # Leaving the page closes its socket, as closing the window would.
+        browser.get("about:blank")
+        spare_windows.append(page.handle)
     if opened:
         browser.switch_to.window(browser.window_handles[0])
 

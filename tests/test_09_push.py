@@ -7,6 +7,7 @@ application, with Django's test client in the same process and the same in-memor
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import subprocess
@@ -111,10 +112,8 @@ async def test_a_message_saved_outside_any_consumer_reaches_the_room(connect):
 async def test_a_message_said_in_the_room_reaches_each_member_once(connect):
     room = [await connect("/ws/chat/once/") for _ in range(3)]
     await room[0].send_to(text_data=json.dumps({"message": "only once"}))
-    counts = []
-    for member in room:
-        frames = await frames_within(member, 0.5)
-        counts.append(sum(frame.get("message") == "only once" for frame in frames))
+    heard = await asyncio.gather(*(frames_within(member, 0.5) for member in room))
+    counts = [sum(frame.get("message") == "only once" for frame in frames) for frames in heard]
     assert counts == [1, 1, 1], (
         f"each member got the message {counts} times: the consumer sends what it stored itself, so the "
         "post_save receiver must skip that row (the consumer marks it, sent_by_consumer, before asave())"
@@ -161,43 +160,60 @@ def test_a_message_rolled_back_is_never_pushed(transactional_db):
 # ---------------------------------------------------------------- the command
 
 
-@pytest.mark.live  # manage.py processes: a second or two, after the in-process verdict
-def test_the_command_refuses_a_bad_room_and_the_in_memory_layer(tmp_path):
-    env = {"SQLITE_PATH": str(tmp_path / "db.sqlite3")}
-    bad = manage("announce", "my room", "hello", env=env)
-    assert bad.returncode == 2 and "room" in bad.stderr, (
-        f"`announce \"my room\" ...` exited {bad.returncode} ({bad.stderr.strip()}): a bad room name should "
-        "fail with chat/rooms.py's rule and exit status 2 (CommandError(..., returncode=2))"
+def announce_status(*args):
+    """Run `manage.py announce` in this process (call_command): (exit status, what it said).
+    CommandError(..., returncode=N) is what manage.py turns into exit status N and one line."""
+    from django.core.management import CommandError, call_command
+
+    try:
+        call_command("announce", *args, stdout=io.StringIO())
+    except CommandError as error:
+        return getattr(error, "returncode", 1), str(error)
+    return 0, ""
+
+
+def test_the_command_refuses_a_bad_room_and_the_in_memory_layer():
+    status, said = announce_status("my room", "hello")
+    assert status == 2 and "room" in said, (
+        f"`announce \"my room\" ...` exited {status} ({said}): a bad room name should fail with chat/rooms.py's "
+        "rule and exit status 2 (CommandError(..., returncode=2))"
     )
-    alone = manage("announce", "lobby", "hello", env=env)
-    assert alone.returncode == 3 and "in-memory" in alone.stderr, (
-        f"with no REDIS_URL the command exited {alone.returncode} ({alone.stderr.strip()}): on the in-memory "
-        "layer it can reach no server's sockets, so it should say so and exit 3, not succeed silently"
+    status, said = announce_status("lobby", "hello")
+    assert status == 3 and "in-memory" in said, (
+        f"with no REDIS_URL the command exited {status} ({said}): on the in-memory layer it can reach no "
+        "server's sockets, so it should say so and exit 3, not succeed silently"
     )
 
 
-@pytest.mark.live  # a manage.py process
-def test_the_command_says_when_redis_cannot_be_reached(tmp_path):
+def test_the_command_says_when_redis_cannot_be_reached(settings):
     from tutorial.core.wire import free_port
 
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
-    done = manage("announce", "lobby", "hello", env={"SQLITE_PATH": str(tmp_path / "db.sqlite3"), "REDIS_URL": nowhere})
-    said = done.stderr.strip()
-    assert done.returncode == 4 and said and "Traceback" not in said, (
-        f"with REDIS_URL pointing at no Redis the command exited {done.returncode} and said:\n{said[-1500:]}\n"
-        "it should catch the connection error and exit 4, saying why in a sentence (CommandError), with no traceback"
+    # As REDIS_URL=nowhere would set them (mysite/settings.py); channels makes its layer anew.
+    settings.REDIS_URL = nowhere
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [nowhere]}}}
+    try:
+        status, said = announce_status("lobby", "hello")
+    except Exception as error:  # what manage.py would print as a traceback
+        pytest.fail(f"with REDIS_URL pointing at no Redis the command raised {type(error).__name__}: {error}\n"
+                    "it should catch the connection error and exit 4, saying why in a sentence "
+                    "(CommandError(..., returncode=4)), with no traceback")
+    assert status == 4 and said, (
+        f"with REDIS_URL pointing at no Redis the command exited {status} and said: {said}\n"
+        "it should catch the connection error and exit 4, saying why in a sentence (CommandError)"
     )
 
 
-async def test_on_the_in_memory_layer_the_command_and_the_shell_reach_nobody(server, live_database):
+@pytest.mark.regression("the lesson behind exit 3: on the in-memory layer no other process reaches a socket, "
+                        "with or without the push")
+async def test_on_the_in_memory_layer_a_shell_reaches_nobody(server, live_database):
     async with ws_open(server, "/ws/chat/lonely/") as listener:
-        command = await asyncio.to_thread(manage, "announce", "lonely", "anyone?", env=live_database)
         shell = await asyncio.to_thread(
             manage, "shell", "-c",
             "from chat.models import Message; Message.objects.create(room='lonely', author='shell', text='hi')",
             env=live_database)
         heard = await live_frames_within(listener)
-    assert command.returncode == 3, f"the command should refuse the in-memory layer: {command.stderr}"
     assert shell.returncode == 0, f"the shell could not save a Message: {shell.stderr[-1500:]}"
     # The lesson, not a wish: the shell's process has a layer of its own, with nobody in the group.
     assert heard == [], (
@@ -210,23 +226,25 @@ async def test_with_redis_the_command_and_the_shell_reach_both_processes(two_on_
     env = {**live_database, "REDIS_URL": redis_server.url}
     async with ws_open(two_on_redis[0], "/ws/chat/everyone/") as first, \
             ws_open(two_on_redis[1], "/ws/chat/everyone/") as second:
-        command = await asyncio.to_thread(manage, "announce", "everyone", "server restarts at noon", env=env)
+        # Two processes of their own, side by side: a command, and a shell that saves a Message.
+        command, shell = await asyncio.gather(
+            asyncio.to_thread(manage, "announce", "everyone", "server restarts at noon", env=env),
+            asyncio.to_thread(
+                manage, "shell", "-c",
+                "from chat.models import Message; Message.objects.create(room='everyone', author='shell', text='saved')",
+                env=env))
         assert command.returncode == 0 and "sent to chat_everyone" in command.stdout, (
             f"with REDIS_URL set the command should send and say so:\n{command.stdout}{command.stderr[-1500:]}"
         )
-        for name, ws in (("first", first), ("second", second)):
-            frame = await recv_json(ws, f"the {name} process's socket should hear the command's announcement: "
-                                        "the command and both servers share Redis")
-            assert frame == {"announcement": "server restarts at noon"}, f"the {name} socket got {frame}"
-        shell = await asyncio.to_thread(
-            manage, "shell", "-c",
-            "from chat.models import Message; Message.objects.create(room='everyone', author='shell', text='saved')",
-            env=env)
         assert shell.returncode == 0, shell.stderr[-1500:]
         for name, ws in (("first", first), ("second", second)):
-            frame = await recv_json(ws, f"a Message saved in a shell should reach the {name} process's socket "
-                                        "through Redis (chat/signals.py)")
-            assert (frame.get("user"), frame.get("message")) == ("shell", "saved"), f"the {name} socket got {frame}"
+            frames = [await recv_json(ws, f"the {name} process's socket should hear the command's announcement and "
+                                          "a Message saved in a shell: the command, the shell and both servers "
+                                          "share Redis (chat/signals.py)") for _ in range(2)]
+            assert {"announcement": "server restarts at noon"} in frames, f"the {name} socket got {frames}"
+            assert [(f.get("user"), f.get("message")) for f in frames if "user" in f] == [("shell", "saved")], (
+                f"a Message saved in a shell should reach the {name} process's socket once: it got {frames}"
+            )
     for live in two_on_redis:
         live.assert_no_traceback()
 

@@ -12,6 +12,10 @@ It does four things:
 - with TUTORIAL_GUARDS=in-process (the learner's commands again), keeps only the in-process
   checks of earlier steps: they guard the protocol in a few seconds, where their live and
   browser twins would start servers and windows for a minute; `make test` runs them all;
+- with TUTORIAL_LAYERS (e.g. "live,browser"), keeps only the checks of those layers: the
+  learner's commands run a step's in-process checks and its slower ones in two pytest
+  processes side by side, and TUTORIAL_SIBLING_REPORT names the other one's report, so that
+  a task failed there is not checked again here (TUTORIAL_FAST);
 - writes one JSON line per check to the file named by TUTORIAL_REPORT as soon as the
   check ends, so that the checklist can show each task as soon as its checks are done, and
   `make test` counts what passed from these lines, never from pytest's text.
@@ -37,6 +41,7 @@ BROWSER_FIXTURES = {"open_page", "browser"}
 _checks = {}  # nodeid -> what the report says of it besides its outcome
 _results = {}  # nodeid -> [outcome, hint?, message, seconds], merged over setup, call and teardown
 _failed_tasks = {}  # task number -> the check that failed it, in this run
+_written_early = {}  # nodeid -> the result reported before the session's teardown
 
 
 def layer(item):
@@ -61,8 +66,11 @@ def pytest_collection_modifyitems(config, items):
         return (not own, LAYERS.index(layer(item)), task.number if task else 0, index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=order)]
-    if os.environ.get("TUTORIAL_GUARDS") == "in-process":
-        left = [item for item in items if step_of(item) != STEP.number and layer(item) != "in-process"]
+    layers = os.environ.get("TUTORIAL_LAYERS")
+    for keep, left_out in ((os.environ.get("TUTORIAL_GUARDS") == "in-process",
+                            lambda item: step_of(item) != STEP.number and layer(item) != "in-process"),
+                           (layers, lambda item: layer(item) not in layers.split(","))):
+        left = [item for item in items if keep and left_out(item)]
         if left:
             config.hook.pytest_deselected(items=left)
             items[:] = [item for item in items if item not in left]
@@ -81,6 +89,9 @@ def pytest_deselected(items):
     their task is judged by the rest of its checks, and `make test` runs them."""
     path = os.environ.get("TUTORIAL_REPORT")
     for item in items:
+        layers = os.environ.get("TUTORIAL_LAYERS")
+        if layers and layer(item) not in layers.split(","):
+            continue  # the pytest beside this one reports it
         if path and item.get_closest_marker("long") and step_of(item) == STEP.number:
             regression = item.get_closest_marker("regression")
             line = {"id": item.nodeid, "check": item.originalname, "step": STEP.number, "layer": layer(item),
@@ -97,11 +108,27 @@ def own_task(item):
     return load(STEP).task_of(item.originalname)
 
 
+def failed_beside():
+    """{task number: check} of the step's own tasks failed in the pytest beside this one."""
+    path = os.environ.get("TUTORIAL_SIBLING_REPORT")
+    if not path or not Path(path).is_file():
+        return {}
+    failed = {}
+    for line in Path(path).read_text().split("\n")[:-1]:  # the last piece may be a line still written
+        record = json.loads(line)
+        task = load(STEP).task_of(record["check"]) if record["step"] == STEP.number else None
+        if task and record["outcome"] == "failed":
+            failed.setdefault(task.number, record["check"])
+    return failed
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     task = own_task(item)
-    if os.environ.get("TUTORIAL_FAST") and task and task.number in _failed_tasks:
-        pytest.skip(f"not run: task {task.number} already fails ({_failed_tasks[task.number]})")
+    if os.environ.get("TUTORIAL_FAST") and task:
+        failed = {**failed_beside(), **_failed_tasks}
+        if task.number in failed:
+            pytest.skip(f"not run: task {task.number} already fails ({failed[task.number]})")
 
 
 def explain(excinfo):
@@ -154,9 +181,8 @@ def pytest_runtest_logreport(report):
         result[:3] = ["skipped", True, reason.removeprefix("Skipped: ")]
 
 
-def pytest_runtest_logfinish(nodeid, location):
+def write(nodeid, outcome, hint, message, seconds):
     path = os.environ.get("TUTORIAL_REPORT")
-    outcome, hint, message, seconds = _results.pop(nodeid, ["passed", True, "", 0.0])
     if path:
         # "ended": when, by the wall clock, so that a reader can tell when the last check of a
         # kind was done (the in-process verdict), not only when it read the line.
@@ -164,3 +190,20 @@ def pytest_runtest_logfinish(nodeid, location):
                 "message": message, "seconds": round(seconds, 3), "ended": round(time.time(), 3)}
         with open(path, "a") as report:
             report.write(json.dumps(line) + "\n")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    if nextitem is None and item.nodeid in _results:
+        # The last check's teardown also stops the session's servers and browser, a second or
+        # more: report its result now, and again after only if its teardown fails.
+        _written_early[item.nodeid] = list(_results[item.nodeid])
+        write(item.nodeid, *_results[item.nodeid])
+    yield
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    result = _results.pop(nodeid, ["passed", True, "", 0.0])
+    early = _written_early.pop(nodeid, None)
+    if early is None or early[:3] != result[:3]:
+        write(nodeid, *result)

@@ -3,7 +3,8 @@ plugin in report.py, gathered into a Verdict (which tasks are done, which check 
 
 The checks are the same pytest checks `make test` runs; the plugin orders them (the step's own
 first, in-process before live before browser) and reports each as it ends, so that a checklist
-can fill in while the slower checks still run.
+can fill in while the slower checks still run. Where a learner waits, run() splits them over
+three pytest processes (see there); `make test` runs each step's in one (run_once).
 """
 
 import json
@@ -25,6 +26,10 @@ def step_env(step, folder):
     env = dict(os.environ)
     # The in-process checks use the step's default layer; the Redis checks start a Redis of their own.
     env.pop("REDIS_URL", None)
+    # pytest rewrites the asserts of the test files and of its plugins (all of Hypothesis's 120
+    # modules: it is one) and caches the result as .pyc files; where that is turned off, every
+    # run compiled them anew, 1.5 s before the first check.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         TUTORIAL_STEP=step.number,
         TUTORIAL_STEP_DIR=str(folder),
@@ -77,6 +82,8 @@ def run_once(step, folder, files, *args, env=()):
                               env={**step_env(step, folder), **dict(env), "TUTORIAL_REPORT": str(report)})
         records = read_records(report)
     # Long checks left out by -m "not long" are reported (for the checklist) but not counted.
+    # A check reported twice (the last one, again after a failed teardown): its last word counts.
+    records = list({record["id"]: record for record in records}.values())
     outcomes = [record["outcome"] for record in records if not record.get("deselected")]
     broken = done.returncode not in (0, 1) or (done.returncode == 1 and not records)
     counts = Counts(outcomes.count("passed"), outcomes.count("failed") + broken, outcomes.count("skipped"),
@@ -101,6 +108,11 @@ class Verdict:
     @property
     def tasks(self):
         return load(self.step).tasks
+
+    def add(self, records):
+        """Take new report lines; a check reported again (after a failed teardown) replaces its first."""
+        fresh = {record["id"]: record for record in records}
+        self.records = [r for r in self.records if r["id"] not in fresh] + list(fresh.values())
 
     def results(self, check):
         return [r for r in self.records if r["step"] == self.step.number and r["check"] == check]
@@ -172,68 +184,100 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
         env.update(TUTORIAL_GUARDS="in-process")
     files = list(files or suite(step))
     own = [name for name in files if Path(name) == step.test_file]
-    # Earlier steps' checks (the regression guards) run in a second pytest, and only while every
-    # task passes: started once the step's own in-process checks are done (so the learner's first
-    # verdict has both cores to itself), beside the step's slower live and browser checks, and
-    # stopped as soon as a task fails. Until then their failures would only repeat the task's:
-    # judged as step 03, step 01's checks expect the channel name that task 2 asks for.
-    batches = [own, [name for name in files if name not in own]] if own and not verbose else [files]
-    batches = [batch for batch in batches if batch]
-    verdict.guards_waiting = len(batches) > 1
+    guards = [name for name in files if name not in own]
+    # Three pytest processes, where the learner waits for a verdict (not with V=1, nor in the
+    # replay): the step's in-process checks, its live and browser checks beside them (those
+    # mostly wait on servers and a browser, other processes), and earlier steps' checks, the
+    # regression guards. The guards start once the in-process checks all pass, and only while
+    # every task passes: until then their failures would only repeat the task's (judged as
+    # step 03, step 01's checks expect the channel name that task 2 asks for).
+    split = bool(own) and not verbose and not every
+    if split:
+        plan = [("quick", own, "in-process"), ("slow", own, "live,browser")]
+    else:
+        plan = [("all", files, None)]
+    verdict.guards_waiting = split and bool(guards)
     with tempfile.TemporaryDirectory(prefix="tutorial-check-") as scratch:
-        running = []  # (process, report path, lines read so far, log path)
+        running = {}  # name -> [process, report path, lines read so far, log path]
 
-        def launch(batch):
-            index = len(running)
-            report, log = Path(scratch) / f"report-{index}.jsonl", Path(scratch) / f"pytest-{index}.log"
+        def launch(name, batch, layers, sibling=None, nice=0):
+            report, log = Path(scratch) / f"report-{name}.jsonl", Path(scratch) / f"pytest-{name}.log"
+            extra_env = {"TUTORIAL_REPORT": str(report)}
+            if layers:
+                extra_env["TUTORIAL_LAYERS"] = layers
+            if sibling:
+                extra_env["TUTORIAL_SIBLING_REPORT"] = str(Path(scratch) / f"report-{sibling}.jsonl")
             command = pytest_command(batch, *quick, *extra, quiet=not verbose)
             with open(log, "w") as out:
-                process = subprocess.Popen(command, cwd=ROOT, env={**env, "TUTORIAL_REPORT": str(report)},
+                process = subprocess.Popen(command, cwd=ROOT, env={**env, **extra_env},
                                            stdout=None if verbose else out,
-                                           stderr=None if verbose else subprocess.STDOUT)
-            running.append([process, report, 0, log])
+                                           stderr=None if verbose else subprocess.STDOUT,
+                                           preexec_fn=(lambda: os.nice(nice)) if nice else None)
+            running[name] = [process, report, 0, log]
+
+        def over(name):
+            return name in running and running[name][0].poll() is not None
+
+        def stop(name):
+            # SIGINT, as Ctrl-C: pytest then still tears its fixtures down (servers, browser).
+            if name in running and running[name][0].poll() is None:
+                running[name][0].send_signal(signal.SIGINT)
+                stopping.append(running[name][0])
 
         stopping = []
-        launch(batches.pop(0))
+        # Priorities, as the learner waits for them: the in-process verdict first, then the
+        # rest of the tasks (their servers and browser inherit the niceness), then the guards.
+        for name, batch, layers in plan:
+            launch(name, batch, layers, sibling={"quick": "slow", "slow": "quick"}.get(name),
+                   nice=5 if name == "slow" else 0)
         while True:
             if cancel and cancel():
-                for process, *_ in running:
-                    if process.poll() is None:
-                        process.send_signal(signal.SIGINT)
-                        stopping.append(process)
+                for name in running:
+                    stop(name)
                 verdict.cancelled = True
                 break
-            failing = any(verdict.state(task) == "failed" for task in verdict.tasks)
-            own_over = running[0][0].poll() is not None
-            if own_over and verdict.tasks_done_at is None:
-                verdict.tasks_done_at = time.monotonic()
-            if batches and not failing and (verdict.own_done_at or own_over):
-                if not own_over or running[0][0].returncode == 0:
-                    launch(batches.pop(0))
-                    verdict.guards_waiting = False
-            if batches and (failing or own_over):
-                batches.clear()  # a task fails (or the step's checks could not run): no guards this time
-            if failing and len(running) > 1 and running[1][0].poll() is None:
-                # SIGINT, as Ctrl-C: pytest then still tears its fixtures down (servers, browser).
-                running[1][0].send_signal(signal.SIGINT)
-                stopping.append(running[1][0])
-                del running[1:]
-                verdict.records = [r for r in verdict.records if r["step"] == step.number]
-                verdict.guards_waiting = True
-            finished = all(process.poll() is not None for process, *_ in running) and not batches
             changed = False
-            for entry in running:
+            for entry in running.values():
                 process, report, seen, _ = entry
                 fresh = read_records(report, seen)
                 if fresh:
-                    verdict.records.extend(fresh)
+                    verdict.add(fresh)
                     entry[2] = seen + len(fresh)
                     changed = True
-            if changed:
+            failing = any(verdict.state(task) == "failed" for task in verdict.tasks)
+            if split and over("quick") and verdict.own_done_at is None:
+                verdict.own_done_at = time.monotonic()
+                changed = True
+            elif not split and changed:
                 _note_own_done(verdict)
-                if on_update:
-                    on_update(verdict)
-            if finished:
+            own_over = all(over(name) for name, *_ in plan)
+            # Every task has its verdict once each has a result (or its process ended): the
+            # learner's checklist is whole, while pytest may still stop its servers and browser.
+            if verdict.tasks_done_at is None and (
+                    own_over or all(verdict.state(task) != "pending" for task in verdict.tasks)):
+                verdict.tasks_done_at = time.monotonic()
+            if verdict.guards_waiting and "guards" not in running:
+                quick_passed = over("quick") and running["quick"][0].returncode in (0, 5)
+                slow_failed = over("slow") and running["slow"][0].returncode not in (0, 5)
+                if failing or slow_failed:
+                    pass  # a task fails: no guards this time
+                elif quick_passed:
+                    launch("guards", guards, None, nice=19)
+                    verdict.guards_waiting = False
+            if failing and "guards" in running:
+                stop("guards")
+                del running["guards"]
+                verdict.records = [r for r in verdict.records if r["step"] == step.number]
+                verdict.guards_waiting = True
+                changed = True
+            if changed and on_update:
+                on_update(verdict)
+            if own_over and not ("guards" in running and not over("guards")):
+                # A last read: what was written between the read above and the end.
+                for entry in running.values():
+                    fresh = read_records(entry[1], entry[2])
+                    verdict.add(fresh)
+                    entry[2] += len(fresh)
                 break
             time.sleep(0.05)
         for process in stopping:
@@ -241,11 +285,14 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-        codes = [process.returncode for process, *_ in running if process.returncode is not None] or [2]
+        # A pytest that ran one layer of a step that has none (step 05 has no browser check)
+        # exits 5, "no tests collected": for the verdict, that is nothing failed.
+        codes = [0 if (process.returncode == 5 and name in ("quick", "slow", "guards")) else process.returncode
+                 for name, (process, *_) in running.items() if process.returncode is not None] or [2]
         # 0: all passed; 1: some failed; 2-5: pytest could not run them, which outranks a failure.
         verdict.returncode = max(codes, key=lambda code: (code not in (0, 1), code))
         verdict.finished_at = time.monotonic()
-        verdict.output = "" if verbose else "\n".join(log.read_text() for *_, log in running)
+        verdict.output = "" if verbose else "\n".join(log.read_text() for *_, log in running.values())
     _note_own_done(verdict)
     if on_update and not verdict.cancelled:
         on_update(verdict)
