@@ -29,6 +29,12 @@ def manage(*args, env=None):
                           capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
 
 
+def answer(response):
+    """A response in a few words: "302 to /somewhere/", "404"."""
+    where = getattr(response, "url", "")
+    return f"{response.status_code} to {where}" if where else str(response.status_code)
+
+
 @pytest.fixture
 def staff_client(transactional_db, client, django_user_model):
     """Django's test client, logged in as a staff member (is_staff, as the admin requires)."""
@@ -45,8 +51,8 @@ async def test_a_staff_announcement_reaches_the_sockets_of_its_room(connect, sta
     elsewhere = await connect("/ws/chat/other/")
     response = await sync_to_async(staff_client.post)("/chat/news/announce/", {"text": "  doors close at six  "})
     assert response.status_code == 302 and response.url == "/chat/news/announce/", (
-        f"a staff POST of text=... to /chat/news/announce/ answered {response.status_code} "
-        f"{getattr(response, 'url', '')}: the form's one field is named text, and a valid POST should send, then "
+        f"a staff POST of text=... to /chat/news/announce/ answered {answer(response)}: the form's one field is "
+        "named text, and a valid POST should send, then "
         "redirect (302) back to /chat/news/announce/ (Post/Redirect/Get, chat/staff.py)"
     )
     frame = await receive_json(listener, "a socket in the room should hear the announcement the view sent: "
@@ -66,7 +72,7 @@ async def test_only_staff_may_announce_and_the_form_needs_its_csrf_token(connect
     listener = await connect("/ws/chat/guarded/")
     anonymous = await sync_to_async(Client().post)("/chat/guarded/announce/", {"text": "hello?"})
     assert anonymous.status_code == 302 and "/admin/login/" in anonymous.url, (
-        f"an anonymous POST answered {anonymous.status_code} {getattr(anonymous, 'url', '')}: it should be "
+        f"an anonymous POST answered {answer(anonymous)}: it should be "
         "redirected (302) to the admin's login page, /admin/login/, which @staff_member_required does"
     )
 

@@ -88,6 +88,10 @@ def render(verdict, where=None, workspace=None):
     if verdict.all_done:
         skipped = [t for t in tasks.tasks if verdict.state(t) == "skipped"]
         lines.append(colour(f"{count}: step {step.number} done!", "32;1"))
+        if STEPS.index(step) > 0:
+            before = STEPS[STEPS.index(step) - 1].number
+            steps = f"steps {STEPS[0].number}-{before}" if before != STEPS[0].number else f"step {before}"
+            lines.append(f"  The in-process checks of {steps} pass on it too.")
         if workspace is not None and workspace.owns(verdict):
             lines.extend(wrap(what_next(workspace, step), "").splitlines())
         if skipped:

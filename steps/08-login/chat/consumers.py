@@ -130,7 +130,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # here would raise SynchronousOnlyOperation: Django refuses to block
         # the event loop with a query (docs/steps/07-history.md).
         history = await room_history(self.room_name)
-        self.history_up_to = history[-1].id if history else 0
+        self.history_ids = {message.id for message in history}
         # With a channel layer configured, each consumer gets a name of its
         # own, self.channel_name, and listens on it: an address inside the
         # layer. Tell the browser, so that the page can show it.
@@ -230,10 +230,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Runs for every "chat.message" event that arrives on this consumer's
         # channel, whoever sent it. Only now does it go down the WebSocket.
         # json.dumps is the server's JSON.stringify; the browser JSON.parse-s it.
-        if event.get("id", 0) and event["id"] <= self.history_up_to:
-            # Stored before this connection read its history, so the history
-            # showed it already: sending it again would show it twice. (Ids
-            # grow in the order SQLite stores rows, one writer at a time.)
+        if event.get("id") in self.history_ids:
+            # The history showed it already: sending it again would show it
+            # twice. The ids themselves, not "up to the newest": on a database
+            # with several writers (PostgreSQL), a row with a lower id can
+            # commit after the read, and it is new to this connection.
             return
         own = event["sender"] == self.channel_name  # each copy is handled by its own consumer
         if event["direct"] and self.user.is_authenticated and event.get("from_user") == self.user.pk:
