@@ -191,14 +191,23 @@ def test_the_command_refuses_a_bad_room_and_the_in_memory_layer():
     )
 
 
-def test_the_command_says_when_redis_cannot_be_reached(settings):
+def layer_at(settings, url, **options):
+    """Point the step's channel layer at the Redis at `url`, as REDIS_URL=url would
+    (mysite/settings.py); channels makes its layer anew when CHANNEL_LAYERS changes."""
+    settings.REDIS_URL = url
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": url, **options}]}}}
+
+
+@pytest.fixture
+def layer_down(settings):
+    """The channel layer on a Redis that is not there: a loopback port nobody listens on."""
     from tutorial.core.wire import free_port
 
-    nowhere = f"redis://127.0.0.1:{free_port()}/0"
-    # As REDIS_URL=nowhere would set them (mysite/settings.py); channels makes its layer anew.
-    settings.REDIS_URL = nowhere
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [nowhere]}}}
+    layer_at(settings, f"redis://127.0.0.1:{free_port()}/0")
+
+
+def test_the_command_says_when_redis_cannot_be_reached(layer_down):
     try:
         status, said = announce_status("lobby", "hello")
     except Exception as error:  # what manage.py would print as a traceback
@@ -208,6 +217,92 @@ def test_the_command_says_when_redis_cannot_be_reached(settings):
     assert status == 4 and said, (
         f"with REDIS_URL pointing at no Redis the command exited {status} and said: {said}\n"
         "it should catch the connection error and exit 4, saying why in a sentence (CommandError)"
+    )
+
+
+# ---------------------------------------------------------------- when the layer is down
+
+
+def logged_once(caplog, what):
+    """The log of a push that failed: one line from the chat app, and no traceback anywhere."""
+    lines = [r for r in caplog.records if r.name.startswith("chat") and r.levelname in ("WARNING", "ERROR")]
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(lines) == 1 and not tracebacks, (
+        f"{what}, the log should have one line saying the push did not go out, with its cause, and no "
+        f"traceback (send_to_group in chat/push.py: logger.warning, no exc_info); it has {len(lines)} line(s) "
+        f"from the chat app{' and a traceback from ' + tracebacks[0].name if tracebacks else ''}: "
+        + "; ".join(r.getMessage()[:200] for r in lines)
+    )
+
+
+def test_with_the_layer_down_the_form_says_the_announcement_did_not_go_out(layer_down, staff_client, caplog):
+    from django.contrib.messages import constants
+
+    staff_client.raise_request_exception = False  # a crash is a 500 here, as in the browser
+    response = staff_client.post("/chat/news/announce/", {"text": "doors close at six"})
+    errors = [m for m in (response.context or {}).get("messages", []) if m.level == constants.ERROR]
+    assert response.status_code == 503 and errors, (
+        f"with the channel layer unreachable, a staff POST to /chat/news/announce/ answered {answer(response)}"
+        f"{' with no error message' if not errors else ''}: catch PushFailed around announce() (chat/staff.py), "
+        "say it with messages.error(...) and answer the form again with status 503"
+    )
+    logged_once(caplog, "after an announcement the layer did not take")
+
+
+def test_with_the_layer_down_the_admin_stores_a_message_once(layer_down, transactional_db, client,
+                                                             django_user_model, caplog):
+    from chat.models import Message
+
+    admin = django_user_model.objects.create_superuser("boss", password="not-used")
+    client.force_login(admin)
+    client.raise_request_exception = False
+    response = client.post("/admin/chat/message/add/", {"room": "lobby", "author": "boss", "text": "stored anyway"})
+    stored = Message.objects.filter(text="stored anyway").count()
+    assert response.status_code == 302 and stored == 1, (
+        f"with the channel layer unreachable, adding a Message in the admin answered {answer(response)} and "
+        f"stored it {stored} time(s), where a redirect and one row are right: push_message() (chat/push.py) "
+        "should catch PushFailed, so that the save succeeds and a retry makes no duplicate"
+    )
+    logged_once(caplog, "after a save whose push the layer did not take")
+
+
+def test_with_the_layer_down_logout_still_ends_the_session(layer_down, transactional_db, client,
+                                                           django_user_model, caplog):
+    from django.contrib.sessions.models import Session
+
+    client.force_login(django_user_model.objects.create_user("dora", password="not-used"))
+    key = client.session.session_key
+    client.raise_request_exception = False
+    response = client.post("/accounts/logout/")
+    still = Session.objects.filter(session_key=key).exists()
+    assert response.status_code == 302 and not still, (
+        f"with the channel layer unreachable, logging out answered {answer(response)}"
+        f"{' and left the session in place (still logged in)' if still else ''}: Django flushes the session "
+        "after user_logged_out, so the receiver (chat/signals.py) should send through send_to_group() and catch "
+        "PushFailed"
+    )
+    logged_once(caplog, "after a logout whose push the layer did not take")
+
+
+@pytest.mark.live  # waits out PUSH_TIMEOUT: two seconds, after the in-process verdict
+def test_a_hung_layer_holds_a_logout_for_two_seconds_at_most(settings, transactional_db, client,
+                                                            django_user_model):
+    import socket
+    import time
+
+    # A "Redis" that takes the connection and never answers: a hung server, a full network.
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        layer_at(settings, f"redis://127.0.0.1:{hung.getsockname()[1]}/0", socket_timeout=15)
+        client.force_login(django_user_model.objects.create_user("eve", password="not-used"))
+        client.raise_request_exception = False
+        started = time.monotonic()
+        response = client.post("/accounts/logout/")
+        took = time.monotonic() - started
+    # PUSH_TIMEOUT is 2 s; the rest is room for a busy machine. Without it, redis-py waits 15 s.
+    assert response.status_code == 302 and took < 8, (
+        f"with a channel layer that never answers, logging out took {took:.1f} s and answered "
+        f"{answer(response)}: send_to_group() (chat/push.py) should give the layer PUSH_TIMEOUT = 2 s "
+        "(asyncio.wait_for), then give up and let the logout finish"
     )
 
 

@@ -191,6 +191,29 @@ class Command:
                     visit.say(f"{prefix}received: nothing (waited 1.5 s)")
 
 
+class LogOutWithRedisDown:
+    """alice logs in; the Redis of REDIS_URL stops, as a crashed Redis would; alice logs out. What
+    the logout answers, and whether the session really ended (the room list, asked once more)."""
+
+    path = ""
+
+    def run(self, visit):
+        import redis
+
+        url = visit.servers[0].url
+        make_user(visit.folder, "alice")
+        visit.user, visit.web = "alice", log_in(url, "alice")
+        visit.say("# alice logs in at /accounts/login/")
+        with contextlib.suppress(redis.exceptions.RedisError):
+            redis.Redis.from_url(visit.env["REDIS_URL"]).shutdown(nosave=True)
+        visit.say("# Redis stops")
+        answer = visit.web.post(f"{url}/accounts/logout/", allow_redirects=False, timeout=30,
+                                data={"csrfmiddlewaretoken": visit.web.cookies["csrftoken"]})
+        visit.say(f"POST /accounts/logout/: HTTP {answer.status_code}")
+        page = visit.web.get(f"{url}/chat/", timeout=5).text
+        visit.say("GET /chat/ after it: " + ("still logged in as alice" if 'id="logout"' in page else "logged out"))
+
+
 def make_user(folder, username):
     """Make `username` (with PASSWORD) in the database of the copy in `folder`."""
     code = (f"from django.contrib.auth.models import User; "
@@ -214,6 +237,7 @@ def normalise(line):
     """Take out what changes from run to run: ports, dates, the random part of channel names and of anonymous names."""
     line = re.sub(r"\[127\.0\.0\.1:\d+\]", "[127.0.0.1:PORT]", line)
     line = re.sub(r"127\.0\.0\.1:\d{4,5}\b", "127.0.0.1:PORT", line)  # e.g. a Redis of its own
+    line = re.sub(r"\('127\.0\.0\.1', \d{4,5}\)", "('127.0.0.1', PORT)", line)  # the same, as asyncio says it
     line = re.sub(r"specific\.[0-9a-f]{32}!", "specific.PROCESS!", line)  # the Redis layer's per-process part
     line = re.sub(r"\[\d\d/\w{3}/\d{4} [\d:]{8}\]", "[DATE]", line)
     line = re.sub(r"\[\d+\.\d+, 127\.0\.0\.1", "[SECONDS, 127.0.0.1", line)  # how long a request took

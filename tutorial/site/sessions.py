@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..core import serve, services
 from ..core.steps import find
-from .clients import HELLO, Chat, Command, LogOut, Quiet, Rejoin, Send, Visit, normalise
+from .clients import HELLO, Chat, Command, LogOut, LogOutWithRedisDown, Quiet, Rejoin, Send, Visit, normalise
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,9 @@ SESSIONS = [
         "chat/management/commands/announce.py", "        if layer_is_in_memory():\n",
         "        if False:  # the in-memory check, taken out\n"), client=ANNOUNCE),
     Session("announce-on-redis", "09", served=Served(redis=True, servers=2), client=ANNOUNCE),
+    # A push rides on a request: with Redis gone, step 08's logout fails with it; step 09's does not.
+    Session("logout-redis-down-08", "08", served=Served(redis=True), client=LogOutWithRedisDown()),
+    Session("logout-redis-down-09", "09", served=Served(redis=True), client=LogOutWithRedisDown()),
     # Step 08: an anonymous socket in a members_ room; alice in it, who logs out elsewhere; and the
     # mistake the step is about, the logout signal's receiver never connected: the socket lives on.
     Session("anonymous-in-members-room", "08", client=Chat(path=MEMBERS_ROOM, moves=(Send(),))),

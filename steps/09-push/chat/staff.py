@@ -11,7 +11,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from .push import MAX_ANNOUNCEMENT, announce, group_name
+from .push import MAX_ANNOUNCEMENT, PushFailed, announce, group_name
 from .rooms import is_valid_room_name
 
 
@@ -29,7 +29,14 @@ def announce_view(request, room_name):
     form = AnnouncementForm(request.POST or None)
     # CsrfViewMiddleware has already refused a POST without the form's token.
     if request.method == "POST" and form.is_valid():
-        announce(room_name, form.cleaned_data["text"])
+        try:
+            announce(room_name, form.cleaned_data["text"])
+        except PushFailed:
+            # Say so, and keep the text in the form to send again: 503, the
+            # service it needs is unavailable.
+            messages.error(request, "Not sent: the channel layer could not be reached, so nobody heard it. "
+                                    "Try again in a moment.")
+            return render(request, "chat/announce.html", {"room_name": room_name, "form": form}, status=503)
         # The layer cannot say who heard it, so the page says only what it did.
         messages.success(request, f"Sent to {group_name(room_name)}: everyone in the room now hears it.")
         # Post/Redirect/Get: a reload of the page that follows sends nothing twice.

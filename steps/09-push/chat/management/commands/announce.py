@@ -6,9 +6,7 @@ cannot reach another process; 4 the channel layer (Redis) could not be reached.
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from redis.exceptions import RedisError
-
-from chat.push import announce, check_announcement, group_name, layer_is_in_memory
+from chat.push import PushFailed, announce, check_announcement, group_name, layer_is_in_memory
 
 
 class Command(BaseCommand):
@@ -35,10 +33,10 @@ class Command(BaseCommand):
             )
         try:
             announce(room, text)
-        except (OSError, RedisError) as error:
+        except PushFailed as error:
             raise CommandError(
-                f"the channel layer at REDIS_URL={settings.REDIS_URL} could not be reached "
-                f"({type(error).__name__}: {error}); is Redis running?",
+                f"the channel layer at REDIS_URL={settings.REDIS_URL} could not be reached ({error}); "
+                "is Redis running?",
                 returncode=4,
             ) from None
         self.stdout.write(f"sent to {group_name(room)}")
