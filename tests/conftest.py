@@ -304,9 +304,10 @@ def live_database(tmp_path_factory):
     """From step 07 on, a fresh SQLite file with the step's tables, migrated once, that every live
     server of the session uses (SQLITE_PATH), as two processes of one site share one database.
 
-    Returns the environment that points a server at it; `.path` is the file."""
+    Returns the environment that points a server at it, with the step's settings and a fast
+    password hasher (tutorial/checks/live_settings.py)."""
     path = tmp_path_factory.mktemp("database") / "db.sqlite3"
-    env = {"SQLITE_PATH": str(path)}
+    env = {"SQLITE_PATH": str(path), "DJANGO_SETTINGS_MODULE": "tutorial.checks.live_settings"}
     if (STEP_DIR / "chat" / "migrations").is_dir():
         done = serve.migrate(STEP_DIR, {**os.environ, **env})
         if done.returncode:
