@@ -210,16 +210,18 @@ async def test_a_direct_message_reaches_every_tab_of_both_users_and_no_one_else(
     assert count == 0, f"{count} direct messages were stored: history is the room's, a direct message is not"
 
 
-@pytest.mark.parametrize("what", ["channel name", "unknown user"])
+@pytest.mark.parametrize("what", ["channel name", "unknown user", "deactivated user"])
 async def test_a_channel_name_or_an_unknown_name_in_to_reaches_nobody(connect, django_user_model, what):
     (alice,) = await tabs_of(connect, django_user_model, "alice", "lobby")
     (bob,) = await tabs_of(connect, django_user_model, "bob", "lobby")
-    to = {"channel name": bob.channel_name, "unknown user": "nobody_here"}[what]
+    # An account switched off (is_active=False): nobody can log in as it, so nothing should reach it.
+    await sync_to_async(django_user_model.objects.create_user)("gone", password="not-used", is_active=False)
+    to = {"channel name": bob.channel_name, "unknown user": "nobody_here", "deactivated user": "gone"}[what]
     await alice.send_to(text_data=json.dumps({"message": "hi", "to": to}))
     reply = await receive_json(alice, 'a "to" that names no user should get an error event')
     assert reply.get("error") == "bad_recipient" and "username" in reply.get("detail", ""), (
-        f'a {what} in "to" got {reply}: "to" is a username, looked up in the database; '
-        'anything else is {"error": "bad_recipient", "detail": "... username ..."}'
+        f'a {what} in "to" got {reply}: "to" is the username of an active user, looked up in the database '
+        '(is_active=True); anything else is {"error": "bad_recipient", "detail": "... username ..."}'
     )
     assert await frames_within(bob) == [], f"bob's socket got a message sent to his {what}"
 

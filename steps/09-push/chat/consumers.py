@@ -218,12 +218,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=protocol.ProtocolError("bad_recipient", detail).as_json())
             return
         # One query, for the id that the group is named after. Only a user
-        # who exists: a made-up name gets an answer, and no group is made.
+        # who exists and may log in: a made-up name, or a deactivated
+        # account, gets an answer, and no group is made.
         recipient = None
         if isinstance(to, str):
-            recipient = await get_user_model().objects.only("pk").filter(username=to).afirst()
+            recipient = await get_user_model().objects.only("pk").filter(username=to, is_active=True).afirst()
         if recipient is None:
-            detail = f'"to" must be the username of a user: there is none named {str(to)[:40]!r}'
+            detail = f'"to" must be the username of an active user: there is none named {str(to)[:40]!r}'
             await self.send(text_data=protocol.ProtocolError("bad_recipient", detail).as_json())
             return
         # Who sent it, by user: every tab of the sender's shows it as sent.
