@@ -98,9 +98,9 @@ def watch(port):
 
             def update(verdict):
                 nonlocal server
-                # The server restarts once the step's quick checks are done, not beside them: on
+                # The server restarts once every task has its verdict, not beside the checks: on
                 # two cores, its start-up would slow down the verdict the learner waits for.
-                if not started and (verdict.own_done_at or verdict.finished):
+                if not started and (verdict.tasks_done_at or verdict.finished):
                     started.append(True)
                     server = serve_copy(step, path, port, log_path,
                                         redis.url if redis and step.redis else os.environ.get("REDIS_URL"))
