@@ -126,6 +126,21 @@ async def test_a_message_said_in_the_room_reaches_each_member_once(connect):
     )
 
 
+def test_a_message_added_in_the_admin_is_signed_by_the_staff_member(transactional_db, client, django_user_model):
+    from chat.models import Message
+
+    client.force_login(django_user_model.objects.create_superuser("boss", password="not-used"))
+    client.raise_request_exception = False
+    response = client.post("/admin/chat/message/add/", {"room": "lobby", "author": "alice", "text": "signed"})
+    stored = Message.objects.filter(text="signed").first()
+    assert response.status_code == 302 and stored and stored.author == "boss", (
+        f"a staff member, boss, added a Message in the admin with author=alice: the admin answered "
+        f"{answer(response)} and stored {stored.author if stored else 'nothing'!r} as its author. In chat/admin.py "
+        "make `author` read-only (readonly_fields) and set it to request.user's username in save_model(), so that "
+        "nobody posts live as someone else"
+    )
+
+
 def test_a_message_rolled_back_is_never_pushed(transactional_db):
     """Sync: the transaction is the admin's kind, and the receiver waits for its commit (on_commit)."""
     from asgiref.sync import async_to_sync

@@ -9,3 +9,12 @@ from .models import Message
 class MessageAdmin(admin.ModelAdmin):
     list_display = ["room", "author", "text", "sent_at"]
     list_filter = ["room"]
+    # The author is whoever is logged in here, as in the chat, where the
+    # consumer takes the name from the session: a field to type it into
+    # would let any staff member post live as any user.
+    readonly_fields = ["author"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.author = request.user.get_username()
+        super().save_model(request, obj, form, change)
