@@ -492,7 +492,7 @@ def start_browser(profile):
     return driver
 
 
-_early = {}  # what `head_start` began, by fixture name: a Future
+_starting_browser = []  # the Future of the Chromium that head_start began, until `browser` takes it
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -503,12 +503,11 @@ def head_start(request, tmp_path_factory):
     pool = None
     if wanted & {"browser", "open_page"} and not browser_missing():
         pool = concurrent.futures.ThreadPoolExecutor(1)
-        _early["browser"] = pool.submit(start_browser, tmp_path_factory.mktemp("chromium"))
+        _starting_browser.append(pool.submit(start_browser, tmp_path_factory.mktemp("chromium")))
     yield
-    early = _early.pop("browser", None)
-    if early:  # started, and no check took it (they were skipped): stop it all the same
+    if _starting_browser:  # started, and no check took it (they were skipped): stop it all the same
         with contextlib.suppress(Exception):
-            early.result().quit()
+            _starting_browser.pop().result().quit()
     if pool:
         pool.shutdown()
 
@@ -521,8 +520,10 @@ def browser(tmp_path_factory):
         if os.environ.get("TUTORIAL_REQUIRE_BROWSER"):
             pytest.fail(reason)
         pytest.skip(reason)
-    early = _early.pop("browser", None)
-    driver = early.result() if early else start_browser(tmp_path_factory.mktemp("chromium"))
+    if _starting_browser:
+        driver = _starting_browser.pop().result()
+    else:
+        driver = start_browser(tmp_path_factory.mktemp("chromium"))
     yield driver
     driver.quit()
 

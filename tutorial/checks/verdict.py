@@ -218,6 +218,9 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
         def over(name):
             return name in running and running[name][0].poll() is not None
 
+        def passed(name):  # exit 5: this process's layer has no check in this step
+            return over(name) and running[name][0].returncode in (0, 5)
+
         def stop(name):
             # SIGINT, as Ctrl-C: pytest then still tears its fixtures down (servers, browser).
             if name in running and running[name][0].poll() is None:
@@ -256,14 +259,11 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
             if verdict.tasks_done_at is None and (
                     own_over or all(verdict.state(task) != "pending" for task in verdict.tasks)):
                 verdict.tasks_done_at = time.monotonic()
-            if verdict.guards_waiting and "guards" not in running:
-                quick_passed = over("quick") and running["quick"][0].returncode in (0, 5)
-                slow_failed = over("slow") and running["slow"][0].returncode not in (0, 5)
-                if failing or slow_failed:
-                    pass  # a task fails: no guards this time
-                elif quick_passed:
-                    launch("guards", guards, None, nice=19)
-                    verdict.guards_waiting = False
+            slow_failed = over("slow") and not passed("slow")
+            if verdict.guards_waiting and "guards" not in running and passed("quick") \
+                    and not failing and not slow_failed:
+                launch("guards", guards, None, nice=19)
+                verdict.guards_waiting = False
             if failing and "guards" in running:
                 stop("guards")
                 del running["guards"]
