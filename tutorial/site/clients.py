@@ -196,6 +196,7 @@ class LogOutWithRedisDown:
     the logout answers, and whether the session really ended (the room list, asked once more)."""
 
     path = ""
+    seer = "alice's browser"  # no WebSocket here: her HTTP requests
 
     def run(self, visit):
         import redis

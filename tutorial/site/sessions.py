@@ -201,7 +201,8 @@ def capture(session):
             session.client.run(visit)
             time.sleep(0.5)  # let the console catch up with the last event
         console = server_says(servers[0].log())
-    return ("# a WebSocket client sees\n" + "\n".join(visit.seen)
+    seer = getattr(session.client, "seer", "a WebSocket client")
+    return (f"# {seer} sees\n" + "\n".join(visit.seen)
             + "\n# the runserver console shows\n" + "\n".join(console) + "\n")
 
 
