@@ -151,29 +151,139 @@ async def test_a_members_room_refuses_an_anonymous_socket_with_4401(connect, dja
 # ---------------------------------------------------------------- in process: logout ends the sockets
 
 
-async def test_logout_closes_every_socket_of_that_user_and_no_one_elses(connect, django_user_model):
+async def test_logout_closes_that_sessions_sockets_and_no_others(connect, django_user_model):
     from asgiref.sync import sync_to_async
 
     alice_client, alice = await sync_to_async(user_cookie)(django_user_model, "alice")
+    # alice again, logged in elsewhere (a phone, another browser): a session of her own.
+    elsewhere = await sync_to_async(another_session)(alice_client)
     _, bob = await sync_to_async(user_cookie)(django_user_model, "bob")
     tabs = [await connect(path, headers=[(b"cookie", alice)]) for path in ("/ws/chat/lobby/", "/ws/chat/members_x/")]
+    phone = await connect("/ws/chat/lobby/", headers=[(b"cookie", elsewhere)])
     bobs = await connect("/ws/chat/lobby/", headers=[(b"cookie", bob)])
     # The logout view, as the page's form posts it: a sync view, in a thread, that sends the signal.
     answer = await sync_to_async(alice_client.post)("/accounts/logout/")
     assert answer.status_code == 302, f"POST /accounts/logout/ answered {answer.status_code}, not a redirect"
     for tab in tabs:
         await closed_with(tab, "session_ended",
-                          "a logout should close every socket of that user: chat/signals.py's user_logged_out "
-                          'receiver sends {"type": "session.ended"} to the user\'s group ("user_<id>"), which each '
-                          "of their sockets joined in connect(); session_ended() sends the error, then closes")
-    await bobs.send_to(text_data=json.dumps({"message": "still here"}))
-    heard = await receive_json(bobs, "another user's socket should stay open when alice logs out")
-    assert heard.get("message") == "still here", heard
+                          "a logout should close every socket opened with that session: chat/signals.py's "
+                          'user_logged_out receiver sends {"type": "session.ended", "why": ...} to the session\'s '
+                          'group ("session_" + the sha256 of request.session.session_key), which each of its '
+                          "sockets joined in connect(); session_ended() sends the error, then closes")
+    for name, socket in (("alice's socket in her other session", phone), ("bob's socket", bobs)):
+        await socket.send_to(text_data=json.dumps({"message": "still here"}))
+        heard = await receive_json(socket, f"{name} should stay open and chat when alice logs out of one session")
+        assert heard.get("message") == "still here", (
+            f"{name} got {heard} where its own message belonged: a logout ends the sockets of the session it "
+            "ends, not every session of the user, so send session.ended to the session's group, not to user_<id>"
+        )
     gone = {tab.channel_name for tab in tabs}
     left = sorted(name for name, members in layer_groups().items() if members & gone)
     assert left == [], (
         f"after alice's logout her sockets are still in the groups {left}: session_ended() should leave the "
-        "user's group and the room's"
+        "session's group, the user's and the room's"
+    )
+
+
+def another_session(client):
+    """The Cookie header of a second login of the user `client` is logged in as: another browser of theirs."""
+    from django.contrib.auth import get_user
+    from django.test import Client
+
+    other = Client()
+    other.force_login(get_user(client))
+    return f"sessionid={other.cookies['sessionid'].value}".encode()
+
+
+# ---------------------------------------------------------------- in process: any other end of a session
+
+
+@pytest.fixture
+def quick_session_checks(monkeypatch):
+    """The consumers' SESSION_CHECK_SECONDS, made 0.2 s for the in-process checks; returns the step's own."""
+    import chat.consumers
+
+    bound = getattr(chat.consumers, "SESSION_CHECK_SECONDS", None)
+    if not isinstance(bound, (int, float)) or not 0 < bound <= 10:
+        pytest.fail(f"chat/consumers.py's SESSION_CHECK_SECONDS is {bound!r}: it should be how often, in seconds, "
+                    "each logged-in socket asks whether its session still logs its user in; a few seconds, "
+                    "10 at most, so that a session's end reaches its sockets in seconds, not minutes")
+    monkeypatch.setattr(chat.consumers, "SESSION_CHECK_SECONDS", 0.2)
+    return bound
+
+
+def end_session(how, client):
+    """End the session of the test Client `client` (logged in as "alice") the way `how` says."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    key = client.session.session_key
+    if how == "password change":
+        # Django's own view, from alice's other browser: it logs out her other sessions, this one.
+        other = Client_logged_in_as("alice")
+        answer = other.post("/accounts/password_change/", {
+            "old_password": PASSWORD, "new_password1": "a-new-one-2026", "new_password2": "a-new-one-2026"})
+        assert answer.status_code == 302, f"the password change page answered {answer.status_code}"
+    elif how == "deactivation":
+        get_user_model().objects.filter(username="alice").update(is_active=False)
+    elif how == "session deleted":
+        Session.objects.filter(session_key=key).delete()
+    elif how == "session expired":
+        Session.objects.filter(session_key=key).update(expire_date=timezone.now() - timezone.timedelta(seconds=1))
+
+
+def Client_logged_in_as(name):  # noqa: N802 - reads as the Client it returns
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=name))
+    return client
+
+
+# The ways a session ends without a logout, as a failure message says them.
+ENDINGS = {"password change": "a password change", "deactivation": "the account's deactivation",
+           "session deleted": "the session's deletion", "session expired": "the session's expiry"}
+
+
+@pytest.mark.parametrize("how", list(ENDINGS))
+async def test_a_session_that_ends_without_a_logout_ends_its_sockets(connect, django_user_model,
+                                                                      quick_session_checks, how):
+    from asgiref.sync import sync_to_async
+
+    alice_client, alice = await sync_to_async(user_cookie)(django_user_model, "alice")
+    _, bob = await sync_to_async(user_cookie)(django_user_model, "bob")
+    listening = await connect("/ws/chat/members_x/", headers=[(b"cookie", alice)])
+    bobs = await connect("/ws/chat/members_x/", headers=[(b"cookie", bob)])
+    await sync_to_async(end_session)(how, alice_client)
+    await closed_with(listening, "session_ended",
+                      f"after {ENDINGS[how]}, alice's session no longer logs her in, and no signal says so: every "
+                      "SESSION_CHECK_SECONDS (here made 0.2 s), a task started in connect() should ask "
+                      "django.contrib.auth.aget_user() about a fresh SessionStore(session_key), and if it is no "
+                      'longer alice, send {"type": "session.ended", ...} to the socket\'s own channel '
+                      "(chat/consumers.py, check_the_session)")
+    left = sorted(name for name, members in layer_groups().items() if listening.channel_name in members)
+    assert left == [], f"alice's ended socket is still in the groups {left}: session_ended() leaves them all"
+    await bobs.send_to(text_data=json.dumps({"message": "bob stays"}))
+    heard = await receive_json(bobs, "bob's session did not end: his socket should chat on")
+    assert heard.get("message") == "bob stays", heard
+
+
+async def test_a_closed_socket_stops_checking_its_session(connect, django_user_model, quick_session_checks):
+    from asgiref.sync import sync_to_async
+
+    _, alice = await sync_to_async(user_cookie)(django_user_model, "alice")
+    before = asyncio.all_tasks()
+    socket = await connect("/ws/chat/lobby/", headers=[(b"cookie", alice)])
+    await socket.disconnect()
+    await asyncio.sleep(0.5)  # more than two checks' time: a watcher left running would be awake by now
+    running = [task for task in asyncio.all_tasks() - before if task is not asyncio.current_task()
+               and not task.done()]
+    assert running == [], (
+        f"after the socket closed, {len(running)} task(s) it started still run ({running[0].get_coro()!r}): the "
+        "session check's task should end with its consumer, e.g. asyncio.current_task().add_done_callback("
+        "lambda _: watcher.cancel()) in connect(), or it keeps querying for a socket that is gone"
     )
 
 
@@ -326,16 +436,101 @@ async def test_live_a_foreign_origin_with_the_cookie_gets_403(server, live_user)
 
 
 async def test_logout_on_one_process_closes_the_socket_on_another(two_on_redis, live_user):
+    import websockets
+
     first, second = two_on_redis
-    session = log_in(first, live_user)
-    async with ws_open(second, "/ws/chat/members_far/", additional_headers=cookie_of(session)) as ws:
+    session, phone = log_in(first, live_user), log_in(first, live_user)  # alice, in two browsers
+    async with ws_open(second, "/ws/chat/members_far/", additional_headers=cookie_of(session)) as ws, \
+            ws_open(second, "/ws/chat/members_far/", additional_headers=cookie_of(phone)) as other:
         assert ws.user == "alice", f"the socket on the second process was named {ws.user!r}, not alice"
         log_out(first, session)
         ended = await recv_json(ws, "a logout on the first process should reach alice's socket on the second: the "
-                                    "signal's group_send goes through Redis to the user's group")
+                                    "signal's group_send goes through Redis to the session's group")
         assert ended.get("error") == "session_ended", ended
         close = await recv_close(ws, "after session_ended the server should close the socket")
+        with contextlib.suppress(websockets.ConnectionClosed):  # closed: recv_json says so, with the hint
+            await other.send(json.dumps({"message": "the phone chats on"}))
+        heard = await recv_json(other, "alice's other session should stay open and chat after one logout")
+        assert heard.get("message") == "the phone chats on", (
+            f"alice's socket in her other browser got {heard}: a logout ends that session's sockets only"
+        )
     assert close is not None and close.code == LOGIN_REQUIRED, f"the close was {close}, where 4401 belongs"
+    for live in two_on_redis:
+        live.assert_no_traceback()
+
+
+@pytest.fixture(scope="module")
+def live_enders(live_database):
+    """One user for each way a session ends without a logout, in the live servers' database."""
+    names = {"password change": "dora", "deactivation": "erin", "session deleted": "finn",
+             "session expired": "gail"}
+    script = ("from django.contrib.auth.models import User\n"
+              f"for name in {sorted(names.values())!r}:\n"
+              f"    User.objects.filter(username=name).exists() or User.objects.create_user(name, password='{PASSWORD}')")
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=STEP_DIR,
+                          env={**os.environ, **live_database}, capture_output=True, text=True)
+    assert done.returncode == 0, f"could not make the users: {done.stderr[-1500:]}"
+    return names
+
+
+def end_live_sessions(live_database, sessions):
+    """Deactivate erin, delete finn's session row, expire gail's: what an admin or a cron job does."""
+    key = {how: session.cookies["sessionid"] for how, session in sessions.items()}
+    script = ("from datetime import timedelta\n"
+              "from django.contrib.auth.models import User\n"
+              "from django.contrib.sessions.models import Session\n"
+              "from django.utils import timezone\n"
+              "User.objects.filter(username='erin').update(is_active=False)\n"
+              f"Session.objects.filter(session_key={key['session deleted']!r}).delete()\n"
+              f"Session.objects.filter(session_key={key['session expired']!r})"
+              ".update(expire_date=timezone.now() - timedelta(seconds=1))\n")
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=STEP_DIR,
+                          env={**os.environ, **live_database}, capture_output=True, text=True)
+    assert done.returncode == 0, f"could not end the sessions: {done.stderr[-1500:]}"
+
+
+async def test_live_every_other_end_of_a_session_closes_its_socket_in_seconds(two_on_redis, live_enders,
+                                                                             live_database):
+    import time
+
+    import chat.consumers
+
+    # The step's own bound, as the learner wrote it; the live servers use it as it is.
+    every = getattr(chat.consumers, "SESSION_CHECK_SECONDS", 5)
+    first, second = two_on_redis
+    sessions = {how: log_in(first, name) for how, name in live_enders.items()}
+    # Slack for a busy machine: the bound is the step's; the check's wait is a little longer.
+    bound = every + 5
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = {how: await stack.enter_async_context(
+            ws_open(second, "/ws/chat/members_ends/", additional_headers=cookie_of(session)))
+            for how, session in sessions.items()}
+        # dora changes her password on Django's own page, in another browser, on the first process.
+        elsewhere = log_in(first, "dora")
+        page = f"{first.url}/accounts/password_change/"
+        elsewhere.get(page, timeout=LIVE_TIMEOUT)
+        answer = elsewhere.post(page, timeout=LIVE_TIMEOUT, allow_redirects=False, data={
+            "old_password": PASSWORD, "new_password1": "a-new-one-2026", "new_password2": "a-new-one-2026",
+            "csrfmiddlewaretoken": elsewhere.cookies["csrftoken"]})
+        assert answer.status_code == 302, f"the password change page answered {answer.status_code}"
+        changed = {"password change": time.monotonic()}
+        end_live_sessions(live_database, sessions)
+        changed.update(dict.fromkeys(["deactivation", "session deleted", "session expired"], time.monotonic()))
+
+        async def ends(how):
+            ws = sockets[how]
+            hint = (f"after {ENDINGS[how]}, the socket should get session_ended within SESSION_CHECK_SECONDS "
+                    f"({every} s), from its own session check (check_the_session in "
+                    "chat/consumers.py), on whichever process it lives")
+            ended = await recv_json(ws, hint, timeout=bound)
+            assert ended.get("error") == "session_ended", f"{hint}; it got {ended}"
+            close = await recv_close(ws, f"after session_ended the server should close the socket ({how})")
+            assert close is not None and close.code == LOGIN_REQUIRED, f"the close was {close}, where 4401 belongs"
+            return time.monotonic() - changed[how]
+
+        took = await asyncio.gather(*(ends(how) for how in sockets))
+    late = {how: round(seconds, 1) for how, seconds in zip(sockets, took) if seconds > bound}
+    assert not late, f"these sockets closed later than {bound} s after their session ended: {late}"
     for live in two_on_redis:
         live.assert_no_traceback()
 
@@ -454,5 +649,11 @@ def test_the_page_explains_a_logout_in_another_tab(open_page, live_user):
     assert shown and text, (
         "on a session_ended error event the page should show #login-notice with the reason in its text "
         f"(chat/templates/chat/room.html): it is {'shown, but empty' if shown else 'missing or hidden'}"
+    )
+    disabled = room.run("return ['chat-message-input', 'chat-message-submit']"
+                        ".map(id => document.getElementById(id).disabled)")
+    assert disabled == [True, True], (
+        f"after the close, #chat-message-input and #chat-message-submit have disabled = {disabled}: a closed "
+        "socket sends nothing, so socket.onclose (room.html) should set `disabled` on them"
     )
     assert room.console_errors() == [], f"the page logged errors: {room.console_errors()}"

@@ -98,8 +98,8 @@ STEPS = [
         "08",
         "login",
         "Login: who is talking, and who may",
-        "Django's login names the speaker, members_ rooms refuse anonymous sockets with 4401, "
-        "and a group per user carries a logout to that user's sockets and direct messages to their tabs.",
+        "Django's login names the speaker, members_ rooms refuse anonymous sockets with 4401, a socket ends "
+        "with its session, and a group per user carries direct messages to their tabs.",
         "/ws/chat/lobby/",
         redis=True,
     ),

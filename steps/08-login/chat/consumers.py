@@ -13,19 +13,26 @@ is stored as it is sent, and a connection that joins is first told the last
 
 Step 08 asks who is talking. Names come from the logged-in user (Django's own
 login page, mysite/urls.py); a room whose name starts with "members_" is for
-logged-in users only; and every socket of a user joins that user's group, so
-that a logout can end them (chat/signals.py sends the word) and a direct
-message can reach every tab of theirs.
+logged-in users only; a socket lives no longer than the session it was opened
+with (a logout ends it at once, through the session's group and
+chat/signals.py; anything else that ends a session, within
+SESSION_CHECK_SECONDS); and every socket of a user joins that user's group,
+so that a direct message can reach every tab of theirs.
 """
 
+import asyncio
+import hashlib
 import json
 import logging
 import secrets
+from importlib import import_module
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.contrib.auth import get_user_model
+from django.conf import settings
+from django.contrib.auth import aget_user, get_user_model
 from django.db import DatabaseError
+from django.http import HttpRequest
 
 from . import protocol
 from .models import Message, room_history
@@ -55,11 +62,39 @@ def is_members_only(room_name):
 
 
 def user_group(user):
-    # Every socket of one user, in every room and every tab, joins this group,
-    # so that one group_send reaches them all (chat/signals.py, at logout).
+    # Every socket of one user, in every room, every tab and every browser,
+    # joins this group, so that one group_send reaches them all (send_direct).
     # The id, not the username: group names allow only ASCII letters, digits,
     # "-", "_" and ".", and a username may hold "@" or "+" (or "é").
     return f"user_{user.pk}"
+
+
+def session_group(session_key):
+    # Every socket opened with one session (one browser's login: its tabs and
+    # rooms) joins this group, so that a logout there ends those sockets and
+    # no others: the same user, logged in on a phone, chats on. Hashed, since
+    # the key is as good as a password and Redis shows group names to anyone
+    # who can list its keys.
+    return "session_" + hashlib.sha256(session_key.encode()).hexdigest()
+
+
+# A session can end without a logout: a password changed (Django then logs
+# out the user's other sessions), an account deactivated, a session expired
+# or deleted on the server. No signal says so, so each logged-in socket asks
+# again this often, and ends within this many seconds of the session. The
+# price: one small query (two rows) per socket per period.
+SESSION_CHECK_SECONDS = 5
+
+
+async def still_logged_in(session_key, user):
+    """Would an HTTP request that brought this session cookie now be this user's?"""
+    # The question Django's AuthenticationMiddleware asks for every request,
+    # asked afresh: aget_user() reads the session from its store (deleted or
+    # expired: nobody), checks that the account may still log in (is_active)
+    # and that the session was made with the user's current password.
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return (await aget_user(request)).pk == user.pk
 
 
 # A sync consumer's handlers all run on one worker thread that every
@@ -81,7 +116,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # The user as AuthMiddlewareStack loaded it, once, from the session
         # cookie of the handshake. It is never read again for this socket:
         # log out in another tab and this stays the logged-in user. That is
-        # what session_ended() below is for.
+        # what the session's group and watch_the_session() below are for.
         self.user = self.scope["user"]
         # The browser is waiting for an answer to its handshake. accept()
         # sends "101 Switching Protocols"; until then nothing can be sent.
@@ -108,9 +143,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=protocol.LOGIN_REQUIRED)
             raise StopConsumer()
         if self.user.is_authenticated:
-            # Joined first, before the room: from here on, a logout reaches this socket.
+            # Joined first, before the room: from here on, a logout in this
+            # session reaches this socket, and a direct message to this user.
+            self.session_key = self.scope["session"].session_key
+            self.session_group_name = session_group(self.session_key)
+            await self.channel_layer.group_add(self.session_group_name, self.channel_name)
             self.user_group_name = user_group(self.user)
             await self.channel_layer.group_add(self.user_group_name, self.channel_name)
+            self.watch_the_session()
         # A group is a named set of channel names that the layer keeps for
         # us. Every connection to this room joins the room's group, so one
         # group_send reaches them all. (protocol.py's room check keeps
@@ -143,6 +183,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "history": [message.as_event() for message in history],
         }
         await self.send(text_data=json.dumps(hello))
+
+    def watch_the_session(self):
+        # A task of its own, beside the consumer, that sleeps between checks.
+        # Whatever ends the consumer (a close, a handler that raised, daphne
+        # cancelling it), its task is done, and that cancels the watcher too:
+        # nothing keeps querying for a socket that is gone.
+        watcher = asyncio.create_task(self.check_the_session())
+        asyncio.current_task().add_done_callback(lambda _: watcher.cancel())
+
+    async def check_the_session(self):
+        while True:
+            await asyncio.sleep(SESSION_CHECK_SECONDS)
+            try:
+                if await still_logged_in(self.session_key, self.user):
+                    continue
+            except DatabaseError as error:
+                # The database failed, not the session: ask again next time.
+                logger.warning("session check failed (%s): trying again in %s s", error, SESSION_CHECK_SECONDS)
+                continue
+            # The same event a logout sends, through this socket's own channel,
+            # so that session_ended() runs in turn with the other handlers,
+            # never in the middle of one.
+            why = "this session no longer logs you in (a logout, a new password, a deactivated account, or an expiry)"
+            await self.channel_layer.send(self.channel_name, {"type": "session.ended", "why": why})
+            return
 
     async def receive(self, text_data=None, bytes_data=None):
         # One call per frame: text frames arrive as str, binary ones as bytes.
@@ -252,12 +317,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def session_ended(self, event):
-        # A "session.ended" event, sent to this user's group by chat/signals.py
-        # when the user logged out: in this tab, another tab, or another
-        # process (Redis carries it there). The socket was opened with a
-        # session that no longer exists, so it ends too: the page is told why,
-        # then the close code, as for a room that needs a login.
-        error = protocol.ProtocolError("session_ended", "you logged out, in this tab or another: log in again")
+        # A "session.ended" event: sent to this session's group by
+        # chat/signals.py when the user logged out in this browser (this
+        # process or another: Redis carries it), or to this channel by
+        # check_the_session(). The socket was opened with a session that no
+        # longer logs anyone in, so it ends too: the page is told why, then
+        # the close code, as for a room that needs a login.
+        error = protocol.ProtocolError("session_ended", f"{event['why']}; log in again")
         await self.send(text_data=error.as_json())
         await self.close(code=protocol.LOGIN_REQUIRED)
         # Leave the groups and stop now, not at disconnect(): a frame the
@@ -272,6 +338,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
         if hasattr(self, "user_group_name"):
             await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
+            await self.channel_layer.group_discard(self.session_group_name, self.channel_name)
 
     async def disconnect(self, close_code):
         # Called when daphne reports the end of the connection, with the

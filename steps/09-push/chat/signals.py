@@ -1,11 +1,12 @@
-"""What the rest of Django tells the sockets: a logout ends that user's open WebSockets.
+"""What the rest of Django tells the sockets: a logout ends the WebSockets opened with that session.
 
 AuthMiddlewareStack reads the session once, at the handshake, and a consumer
 never looks at it again. So logging out, which deletes the session, would
-leave every socket that user opened still open, still chatting under their
-name. Django sends the user_logged_out signal from its logout() (LogoutView
-calls it, and so does the admin's logout); here it becomes one event to the
-user's group, which every one of their sockets joined (chat/consumers.py).
+leave every socket opened with it still open, still chatting under the
+user's name. Django sends the user_logged_out signal from its logout()
+(LogoutView calls it, and so does the admin's logout); here it becomes one
+event to the session's group, which each of those sockets joined
+(chat/consumers.py). The user's other sessions, other browsers, stay.
 
 Step 09: and a Message saved anywhere but in a consumer (the admin, the
 shell, a script) reaches its room live, through a post_save receiver.
@@ -16,25 +17,29 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from .consumers import user_group
+from .consumers import session_group
 from .models import Message
 from .push import PushFailed, push_message, send_to_group
 
 
 @receiver(user_logged_out)
-def end_the_users_sockets(sender, request, user, **kwargs):
+def end_the_sessions_sockets(sender, request, user, **kwargs):
     # user is None when nobody was logged in (a POST to the logout URL
     # from a visitor who was not): then there are no sockets to end.
     if user is None:
         return
     # "session.ended" calls session_ended() in each consumer of the group, in
     # this process and, on Redis, in every other one. send_to_group() runs
-    # the layer's coroutine from this sync code, as step 08 did by hand.
+    # the layer's coroutine from this sync code, as step 08 did by hand. The
+    # session still has its key here: Django flushes it after this signal.
+    group = session_group(request.session.session_key)
     try:
-        send_to_group(user_group(user), {"type": "session.ended"})
+        send_to_group(group, {"type": "session.ended", "why": "you logged out"})
     except PushFailed:
         # Django flushes the session after this signal: an exception here
         # would answer the logout with 500 and leave the user logged in.
+        # Each socket's own session check (chat/consumers.py) will still find
+        # the session gone, once the layer can carry its event.
         pass
 
 

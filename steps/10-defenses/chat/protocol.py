@@ -35,8 +35,10 @@ just before the close is where the client learns why:
 4401, as HTTP's 401, means "log in first" (4403, like 403, would be
 "logged in, and still no"):
     4401 login_required   the room is for logged-in users, and nobody is
-    4401 session_ended    the user logged out, in this tab or another: the
-                          session this socket was opened with is over
+    4401 session_ended    the session this socket was opened with is over:
+                          a logout in this browser, or, within
+                          SESSION_CHECK_SECONDS, a new password, a
+                          deactivated account, an expiry
 
 Above daphne's own limit (1 MiB) the frame never reaches the consumer:
 daphne drops the connection without a close frame, so the client sees 1006.
