@@ -1,5 +1,5 @@
 """The client's part in a captured session (sessions.py): a Chat that opens the room and makes
-its moves (Send, Quiet, LogOut, Rejoin), or a Command that listens while `manage.py` runs.
+its moves (Send, Quiet, LogOut, ChangePasswordElsewhere, Rejoin), or a Command that listens while `manage.py` runs.
 
 Each writes what it sees into a Visit, normalised (normalise()) so that two runs read the same.
 A step whose lesson needs a client to do something new adds a move or a client here.
@@ -107,6 +107,23 @@ class LogOut:
         visit.ws.send(frame)
         visit.say(f"sent: {frame}")
         visit.hear()
+
+
+class ChangePasswordElsewhere:
+    """The client's user changes their password on Django's own page, in another browser; the
+    client's socket waits for its session check (step 08) to notice."""
+
+    def __call__(self, visit):
+        url, page = visit.servers[0].url, f"{visit.servers[0].url}/accounts/password_change/"
+        other = log_in(url, visit.user)
+        other.get(page, timeout=5)
+        answer = other.post(page, allow_redirects=False, timeout=5, data={
+            "old_password": PASSWORD, "new_password1": "a-new-one-2026", "new_password2": "a-new-one-2026",
+            "csrfmiddlewaretoken": other.cookies["csrftoken"]})
+        visit.say(f"# in another browser, {visit.user} changes her password: HTTP {answer.status_code}")
+        visit.say("# (no signal tells the socket; its own session check asks within SESSION_CHECK_SECONDS)")
+        visit.hear(timeout=10)
+        visit.hear()  # the close, which Chat notes
 
 
 class Rejoin:

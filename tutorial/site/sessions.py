@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..core import serve, services
 from ..core.steps import find
-from .clients import HELLO, Chat, Command, LogOut, LogOutWithRedisDown, Quiet, Rejoin, Send, Visit, normalise
+from .clients import (HELLO, ChangePasswordElsewhere, Chat, Command, LogOut, LogOutWithRedisDown, Quiet, Rejoin, Send,
+                      Visit, normalise)
 
 
 @dataclass(frozen=True)
@@ -170,10 +171,13 @@ SESSIONS = [
     # A push rides on a request: with Redis gone, step 08's logout fails with it; step 09's does not.
     Session("logout-redis-down-08", "08", served=Served(redis=True), client=LogOutWithRedisDown()),
     Session("logout-redis-down-09", "09", served=Served(redis=True), client=LogOutWithRedisDown()),
-    # Step 08: an anonymous socket in a members_ room; alice in it, who logs out elsewhere; and the
-    # mistake the step is about, the logout signal's receiver never connected: the socket lives on.
+    # Step 08: an anonymous socket in a members_ room; alice in it, who logs out elsewhere, or whose
+    # password changes in another browser; and the mistake the step is about, the logout signal's
+    # receiver never connected: the socket lives on until its session check notices.
     Session("anonymous-in-members-room", "08", client=Chat(path=MEMBERS_ROOM, moves=(Send(),))),
     Session("working-08", "08", client=ALICE_LOGS_OUT),
+    Session("password-changed-08", "08", client=Chat(path=MEMBERS_ROOM, user="alice",
+                                                     moves=(Send(HELLO), ChangePasswordElsewhere()))),
     Session("logout-signal-not-connected", "08", Mistake(
         "chat/apps.py", "        from . import signals  # noqa: F401\n", "        pass\n"), client=ALICE_LOGS_OUT),
     # Step 10 starts from what step 09 does with a hostile client, then shows the answers.
