@@ -212,6 +212,39 @@ async def test_a_message_that_cannot_be_stored_gets_not_saved(connect):
     await said(alice, "stored again", "once the table is back, the room should work again")
 
 
+async def test_a_message_over_max_message_length_gets_too_long(connect, monkeypatch):
+    from chat import protocol
+
+    # Step 10 limits a frame to 4 KiB, so there such a message gets too_big before anything else.
+    # The frame limit lifted, the check sees what stands behind it: the bound on the message.
+    if hasattr(protocol, "MAX_FRAME_BYTES"):
+        monkeypatch.setattr(protocol, "MAX_FRAME_BYTES", DAPHNE_LIMIT)
+    alice, bob = await connect("/ws/chat/bounded/"), await connect("/ws/chat/bounded/")
+    await alice.send_to(text_data=json.dumps({"message": "x" * (MAX_MESSAGE_LENGTH + 1)}))
+    answer = await receive_json(alice, f"a message of {MAX_MESSAGE_LENGTH + 1} characters should be answered with a "
+                                       "too_long error event (receive() in chat/consumers.py)")
+    heard = await frames_within(bob)
+    rows = await stored("bounded")
+    assert answer.get("error") == "too_long", (
+        f"the sender of a message {MAX_MESSAGE_LENGTH + 1} characters long got {str(answer)[:80]}: in receive(), "
+        f"right after parse_frame(), a message longer than MAX_MESSAGE_LENGTH (chat/models.py) should get "
+        '{"error": "too_long", "detail": ...} (a ProtocolError, and the code in chat/protocol.py\'s table)'
+    )
+    assert heard == [] and rows == [], (
+        f"a message refused as too_long was still sent ({len(heard)} frames reached another member) or stored "
+        f"({len(rows)} rows): check its length before acreate() and group_send, and return"
+    )
+    # From step 08 on, "to" makes it a direct message, which is bounded too; step 07 ignores the key.
+    await alice.send_to(text_data=json.dumps({"message": "x" * (MAX_MESSAGE_LENGTH + 1), "to": "someone"}))
+    answer = await receive_json(alice, "a message that is too long should get too_long whoever it is for")
+    assert answer.get("error") == "too_long", (
+        f'a message {MAX_MESSAGE_LENGTH + 1} characters long with a "to" got {str(answer)[:80]}: check the length '
+        "right after parse_frame(), before receive() looks at \"to\", so that direct messages are bounded too"
+    )
+    await said(alice, "x" * MAX_MESSAGE_LENGTH, f"a message of exactly MAX_MESSAGE_LENGTH ({MAX_MESSAGE_LENGTH}) "
+                                                "characters is allowed, and should reach the room")
+
+
 # ---------------------------------------------------------------- in process: history
 
 
