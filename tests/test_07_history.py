@@ -18,6 +18,11 @@ from conftest import ORIGIN, STEP_DIR, TIMEOUT, frames_within, receive_json, rec
 
 SETTINGS = STEP_DIR / "mysite" / "settings.py"
 HISTORY_LENGTH = 50
+# chat/models.py's bound on a message, in characters, and daphne's limit on a frame it sends.
+MAX_MESSAGE_LENGTH = 4096
+DAPHNE_LIMIT = 1024 * 1024
+# The worst case for a history: json.dumps writes this one character as two \uXXXX escapes, 12 bytes.
+EMOJI = "\U0001F600"
 
 
 def message_model():
@@ -95,6 +100,54 @@ def test_the_model_has_its_migration(tmp_path):
     )
 
 
+def test_the_model_refuses_a_text_over_max_message_length(db):
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    Message = message_model()
+    where = ("in chat/models.py: MAX_MESSAGE_LENGTH = 4096, text = models.TextField(max_length=MAX_MESSAGE_LENGTH) "
+             "for the admin's form, and in Message.Meta a constraints = [models.CheckConstraint(condition="
+             "LessThanOrEqual(Length(\"text\"), MAX_MESSAGE_LENGTH), name=..., violation_error_message=...)], "
+             "then makemigrations chat")
+    longest = Message(room="bounds", author="someone", text="x" * MAX_MESSAGE_LENGTH)
+    try:
+        longest.full_clean()
+    except ValidationError as error:
+        pytest.fail(f"full_clean() refused a text of exactly {MAX_MESSAGE_LENGTH} characters, the longest a message "
+                    f"may be ({error.messages}): {where}")
+    try:
+        Message(room="bounds", author="someone", text="x" * (MAX_MESSAGE_LENGTH + 1)).full_clean()
+    except ValidationError:
+        pass
+    else:
+        pytest.fail(f"full_clean() let through a text of {MAX_MESSAGE_LENGTH + 1} characters, where the admin and every "
+                    f"form must refuse it (ValidationError): {where}")
+    try:
+        with transaction.atomic():
+            Message.objects.create(room="bounds", author="someone", text=EMOJI * MAX_MESSAGE_LENGTH)
+    except IntegrityError as error:
+        pytest.fail(f"the database refused a text of exactly {MAX_MESSAGE_LENGTH} characters ({error}): the "
+                    "constraint should count characters, Length(\"text\"), and allow as many as MAX_MESSAGE_LENGTH")
+    stored = True
+    try:
+        with transaction.atomic():
+            Message.objects.create(room="bounds", author="someone", text=EMOJI * (MAX_MESSAGE_LENGTH + 1))
+    except IntegrityError:
+        stored = False
+    assert not stored, (
+        f"Message.objects.create() stored a text of {MAX_MESSAGE_LENGTH + 1} characters: the shell, a script and "
+        "bulk_create() never call full_clean(), so only the database itself can refuse it, with an IntegrityError. "
+        f"Put the bound in the table: {where}"
+    )
+    from chat import models
+
+    assert getattr(models, "MAX_MESSAGE_LENGTH", None) == MAX_MESSAGE_LENGTH, (
+        f"chat/models.py's MAX_MESSAGE_LENGTH is {getattr(models, 'MAX_MESSAGE_LENGTH', None)}: the consumer and the "
+        f"constraint read one bound, MAX_MESSAGE_LENGTH = {MAX_MESSAGE_LENGTH}, as many characters as step 10's 4 KiB "
+        "frame could carry"
+    )
+
+
 def test_settings_let_two_processes_share_one_sqlite_file(monkeypatch):
     monkeypatch.setenv("SQLITE_PATH", "/tmp/elsewhere.sqlite3")
     database = runpy.run_path(str(SETTINGS))["DATABASES"]["default"]
@@ -157,6 +210,39 @@ async def test_a_message_that_cannot_be_stored_gets_not_saved(connect):
         "of everyone who joins later would disagree with what the room saw"
     )
     await said(alice, "stored again", "once the table is back, the room should work again")
+
+
+async def test_a_message_over_max_message_length_gets_too_long(connect, monkeypatch):
+    from chat import protocol
+
+    # Step 10 limits a frame to 4 KiB, so there such a message gets too_big before anything else.
+    # The frame limit lifted, the check sees what stands behind it: the bound on the message.
+    if hasattr(protocol, "MAX_FRAME_BYTES"):
+        monkeypatch.setattr(protocol, "MAX_FRAME_BYTES", DAPHNE_LIMIT)
+    alice, bob = await connect("/ws/chat/bounded/"), await connect("/ws/chat/bounded/")
+    await alice.send_to(text_data=json.dumps({"message": "x" * (MAX_MESSAGE_LENGTH + 1)}))
+    answer = await receive_json(alice, f"a message of {MAX_MESSAGE_LENGTH + 1} characters should be answered with a "
+                                       "too_long error event (receive() in chat/consumers.py)")
+    heard = await frames_within(bob)
+    rows = await stored("bounded")
+    assert answer.get("error") == "too_long", (
+        f"the sender of a message {MAX_MESSAGE_LENGTH + 1} characters long got {str(answer)[:80]}: in receive(), "
+        f"right after parse_frame(), a message longer than MAX_MESSAGE_LENGTH (chat/models.py) should get "
+        '{"error": "too_long", "detail": ...} (a ProtocolError, and the code in chat/protocol.py\'s table)'
+    )
+    assert heard == [] and rows == [], (
+        f"a message refused as too_long was still sent ({len(heard)} frames reached another member) or stored "
+        f"({len(rows)} rows): check its length before acreate() and group_send, and return"
+    )
+    # From step 08 on, "to" makes it a direct message, which is bounded too; step 07 ignores the key.
+    await alice.send_to(text_data=json.dumps({"message": "x" * (MAX_MESSAGE_LENGTH + 1), "to": "someone"}))
+    answer = await receive_json(alice, "a message that is too long should get too_long whoever it is for")
+    assert answer.get("error") == "too_long", (
+        f'a message {MAX_MESSAGE_LENGTH + 1} characters long with a "to" got {str(answer)[:80]}: check the length '
+        "right after parse_frame(), before receive() looks at \"to\", so that direct messages are bounded too"
+    )
+    await said(alice, "x" * MAX_MESSAGE_LENGTH, f"a message of exactly MAX_MESSAGE_LENGTH ({MAX_MESSAGE_LENGTH}) "
+                                                "characters is allowed, and should reach the room")
 
 
 # ---------------------------------------------------------------- in process: history
@@ -232,6 +318,41 @@ def test_the_history_is_one_query_however_long(transactional_db):
         f"order by -id, slice [:{HISTORY_LENGTH}] and read it with one `async for` (no query per message, "
         "no count() first; connect() in chat/consumers.py). The queries:\n" + "\n".join(sql[:160] for sql in reads[:6])
     )
+
+
+def numbered(n):
+    """The longest text a message may hold, made of the character json.dumps writes longest, numbered."""
+    return f"{n:02d}" + EMOJI * (MAX_MESSAGE_LENGTH - 2)
+
+
+def assert_newest_oldest_first(texts, hint):
+    numbers = [int(text[:2]) for text in texts]
+    assert numbers and numbers == list(range(HISTORY_LENGTH - len(numbers), HISTORY_LENGTH)), (
+        f"the history held messages {numbers} of 0 to {HISTORY_LENGTH - 1}, where the newest that fit are right, "
+        f"oldest first and with no gap: read the newest first, keep adding while the JSON of their as_event() "
+        f"stays within HISTORY_BYTES, stop at the first that would not, then reverse ({hint})"
+    )
+
+
+async def test_the_history_frame_stays_under_1_mib_and_keeps_the_newest(connect):
+    Message = message_model()
+    await Message.objects.abulk_create(
+        [Message(room="heavy", author="someone", text=numbered(n)) for n in range(HISTORY_LENGTH)]
+    )
+    bob = await connect("/ws/chat/heavy/", hello=False)
+    try:
+        first = await bob.receive_from(timeout=TIMEOUT)
+    except Exception as error:  # noqa: BLE001 - a timeout, or the consumer raised
+        pytest.fail(f"no first frame came ({type(error).__name__}: {error}): connect() should send the history")
+    size = len(first.encode())
+    assert size < DAPHNE_LIMIT, (
+        f"with {HISTORY_LENGTH} messages of {MAX_MESSAGE_LENGTH} characters (emoji) stored, the first frame is "
+        f"{size:,} bytes: daphne refuses to send a frame over 1 MiB ({DAPHNE_LIMIT:,} bytes), so every newcomer "
+        "to this room would be closed with 1011. json.dumps writes each emoji as 12 bytes of escapes: "
+        "room_history() (chat/models.py) should stop at HISTORY_BYTES (512 KiB) of history"
+    )
+    history = json.loads(first).get("history") or []
+    assert_newest_oldest_first([entry.get("message", "") for entry in history], "room_history() in chat/models.py")
 
 
 @contextlib.contextmanager
@@ -342,6 +463,36 @@ async def test_two_processes_on_redis_see_the_same_history(two_on_redis):
             f"a newcomer on the second process got the history {hello.get('history')}: both processes should "
             "read one database (mysite/settings.py's DATABASES, SQLITE_PATH) as they share one Redis"
         )
+
+
+STORE_THE_LONGEST = (
+    "from chat.models import Message; "
+    "Message.objects.bulk_create(Message(room='heavy_live', author='someone', "
+    f"text=f'{{n:02d}}' + {EMOJI!r} * {MAX_MESSAGE_LENGTH - 2}) for n in range({HISTORY_LENGTH}))"
+)
+
+
+@pytest.mark.live  # a manage.py shell process writes the rows, as the shell or a script would
+async def test_live_a_room_of_the_longest_messages_still_opens(server, live_database):
+    message_model()
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", STORE_THE_LONGEST], cwd=STEP_DIR,
+                          env={**os.environ, **live_database}, capture_output=True, text=True)
+    assert done.returncode == 0, (
+        f"`manage.py shell` could not store {HISTORY_LENGTH} messages of {MAX_MESSAGE_LENGTH} characters, the "
+        f"longest MAX_MESSAGE_LENGTH allows (chat/models.py):\n{done.stderr[-1500:]}"
+    )
+    async with ws_open(server, "/ws/chat/heavy_live/", hello=False) as bob:
+        hello = await recv_json(bob, f"a newcomer to a room of {HISTORY_LENGTH} long messages should get its first "
+                                     "frame: daphne closes with 1011 any socket whose consumer sends a frame over "
+                                     "1 MiB, so room_history() (chat/models.py) should send no more history than "
+                                     "HISTORY_BYTES")
+        assert_newest_oldest_first([entry.get("message", "") for entry in hello.get("history") or []],
+                                   "room_history() in chat/models.py, over a real daphne")
+        await bob.send(json.dumps({"message": "still here"}))
+        echo = await recv_json(bob, "after its history, the newcomer should hear its own message back "
+                                    "(receive() in chat/consumers.py)")
+        assert echo.get("message") == "still here", f"the newcomer got {str(echo)[:200]} instead of its message"
+    server.assert_no_traceback()
 
 
 # ---------------------------------------------------------------- in the browser

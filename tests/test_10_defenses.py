@@ -34,7 +34,7 @@ PAST_THE_LIMITS = {
 # Every bad frame of the hostile list: step 01's own, and this step's.
 HOSTILE_FRAMES = {**BAD_FRAMES, **PAST_THE_LIMITS}
 # Every error code a single frame may get (chat/protocol.py's table).
-FRAME_ERRORS = set(HOSTILE_FRAMES) | {"too_fast", "bad_recipient", "not_saved"}
+FRAME_ERRORS = set(HOSTILE_FRAMES) | {"too_fast", "bad_recipient", "not_saved", "too_long"}
 
 
 async def send_raw(communicator, frame):

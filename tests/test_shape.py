@@ -28,7 +28,7 @@ INTRODUCED = {
     "04": ["group_add", "group_send", "group_discard"],
     "05": ["AsyncWebsocketConsumer"],
     "06": ["REDIS_URL", "channels_redis"],
-    "07": ["not_saved", "room_history"],
+    "07": ["not_saved", "room_history", "too_long", "MAX_MESSAGE_LENGTH", "HISTORY_BYTES"],
     "08": ["login_required", "session_ended", "bad_recipient", "4401", "user_group", "members_"],
     "09": ["chat_announcement", "announcement"],
     "10": ["too_big", "too_fast", "too_deep", "bad_unicode", "empty_frame", "no_route", "4404",

@@ -21,7 +21,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
 from . import protocol
-from .models import Message, room_history
+from .models import MAX_MESSAGE_LENGTH, Message, room_history
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # One call per frame: text frames arrive as str, binary ones as bytes.
         try:
             data = protocol.parse_frame(text_data, bytes_data)
+            if len(data["message"]) > MAX_MESSAGE_LENGTH:
+                # Refused before it is stored or sent: the table would refuse
+                # it anyway (chat/models.py), and what the server sends must
+                # stay under daphne's 1 MiB as much as what it receives.
+                detail = f"a message may hold at most {MAX_MESSAGE_LENGTH} characters"
+                raise protocol.ProtocolError("too_long", detail)
         except protocol.ProtocolError as error:
             # A client's mistake is answered, not raised: an exception here
             # would close the connection with 1011 and log a traceback.

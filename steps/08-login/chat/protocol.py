@@ -13,6 +13,8 @@ with these codes:
     missing_message       an object with no "message" key
     message_not_a_string  "message" is a number, a list, null, ...
     empty_message         "message" is "" or only spaces
+    too_long              "message" is longer than MAX_MESSAGE_LENGTH
+                          characters (chat/models.py); it was not sent
     not_saved             the database could not store the message, so it
                           was sent to nobody; try again
     bad_recipient         "to" names no user, or the sender is not logged in

@@ -46,7 +46,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest
 
 from . import protocol
-from .models import Message, room_history
+from .models import MAX_MESSAGE_LENGTH, Message, room_history
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +229,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             self.budget.spend()
             data = protocol.parse_frame(text_data, bytes_data)
+            if len(data["message"]) > MAX_MESSAGE_LENGTH:
+                # Refused before it is stored or sent: the table would refuse
+                # it anyway (chat/models.py), and what the server sends must
+                # stay under daphne's 1 MiB as much as what it receives.
+                detail = f"a message may hold at most {MAX_MESSAGE_LENGTH} characters"
+                raise protocol.ProtocolError("too_long", detail)
         except protocol.ProtocolError as error:
             # A client's mistake is answered, not raised: an exception here
             # would close the connection with 1011 and log a traceback.

@@ -22,6 +22,8 @@ with these codes:
     bad_unicode           "message" holds a lone surrogate ("\\ud800"): JSON
                           allows the escape, but it is no character, and
                           Redis's encoding cannot carry it
+    too_long              "message" is longer than MAX_MESSAGE_LENGTH
+                          characters (chat/models.py); it was not sent
     not_saved             the database could not store the message, so it
                           was sent to nobody; try again
     bad_recipient         "to" names no user, or the sender is not logged in
