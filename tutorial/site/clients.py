@@ -260,5 +260,6 @@ def normalise(line):
     line = re.sub(r"\[\d\d/\w{3}/\d{4} [\d:]{8}\]", "[DATE]", line)
     line = re.sub(r"\[\d+\.\d+, 127\.0\.0\.1", "[SECONDS, 127.0.0.1", line)  # how long a request took
     line = re.sub(r"\banonymous-[0-9a-f]{4}\b", "anonymous-RANDOM", line)  # a name drawn per connection
+    line = re.sub(r"\bsession_[0-9a-f]{64}\b", "session_SHA256", line)  # a group named by a session key
     line = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", "TIME", line)  # a stored message's sent_at
     return re.sub(r"(specific\.[\w.]*!)\w+", r"\1RANDOM", line)
