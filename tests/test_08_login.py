@@ -200,7 +200,7 @@ def another_session(client):
 
 @pytest.fixture
 def quick_session_checks(monkeypatch):
-    """The consumers' SESSION_CHECK_SECONDS, made 0.2 s for the in-process checks; returns the step's own."""
+    """The consumers' SESSION_CHECK_SECONDS, made 0.1 s for the in-process checks; returns the step's own."""
     import chat.consumers
 
     bound = getattr(chat.consumers, "SESSION_CHECK_SECONDS", None)
@@ -208,7 +208,7 @@ def quick_session_checks(monkeypatch):
         pytest.fail(f"chat/consumers.py's SESSION_CHECK_SECONDS is {bound!r}: it should be how often, in seconds, "
                     "each logged-in socket asks whether its session still logs its user in; a few seconds, "
                     "10 at most, so that a session's end reaches its sockets in seconds, not minutes")
-    monkeypatch.setattr(chat.consumers, "SESSION_CHECK_SECONDS", 0.2)
+    monkeypatch.setattr(chat.consumers, "SESSION_CHECK_SECONDS", 0.1)
     return bound
 
 
@@ -259,7 +259,7 @@ async def test_a_session_that_ends_without_a_logout_ends_its_sockets(connect, dj
     await sync_to_async(end_session)(how, alice_client)
     await closed_with(listening, "session_ended",
                       f"after {ENDINGS[how]}, alice's session no longer logs her in, and no signal says so: every "
-                      "SESSION_CHECK_SECONDS (here made 0.2 s), a task started in connect() should ask "
+                      "SESSION_CHECK_SECONDS (here made 0.1 s), a task started in connect() should ask "
                       "django.contrib.auth.aget_user() about a fresh SessionStore(session_key), and if it is no "
                       'longer alice, send {"type": "session.ended", ...} to the socket\'s own channel '
                       "(chat/consumers.py, check_the_session)")
@@ -277,7 +277,7 @@ async def test_a_closed_socket_stops_checking_its_session(connect, django_user_m
     before = asyncio.all_tasks()
     socket = await connect("/ws/chat/lobby/", headers=[(b"cookie", alice)])
     await socket.disconnect()
-    await asyncio.sleep(0.5)  # more than two checks' time: a watcher left running would be awake by now
+    await asyncio.sleep(0.3)  # three checks' time: a watcher left running would be awake by now
     running = [task for task in asyncio.all_tasks() - before if task is not asyncio.current_task()
                and not task.done()]
     assert running == [], (
