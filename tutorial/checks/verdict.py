@@ -164,13 +164,56 @@ class Verdict:
         return next((task for task in self.tasks if self.state(task) == "failed"), None)
 
 
-def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every=False, cancel=None):
+class Warm:
+    """pytest processes started ahead of the next run (tutorial/checks/warm.py), for `make watch`:
+    each has imported what every run needs and waits for one job. refill() after a run, while
+    the learner types; run() takes one for each of its processes, or starts one cold if none
+    is left."""
+
+    def __init__(self, size=3):
+        self.size = size  # one for each of run()'s processes: quick, slow, guards
+        self.ready = []
+
+    def refill(self):
+        self.ready = [process for process in self.ready if process.poll() is None]
+        env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+        while len(self.ready) < self.size:
+            code = "import sys; from tutorial.checks.warm import main; sys.exit(main())"
+            self.ready.append(subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
+                                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL, text=True))
+
+    def take(self, args, env, log, nice):
+        """A waiting process, now running pytest with `args`; None if there is none."""
+        while self.ready:
+            process = self.ready.pop(0)
+            if process.poll() is None:
+                job = {"args": args, "env": env, "cwd": str(ROOT), "log": str(log), "nice": nice}
+                process.stdin.write(json.dumps(job) + "\n")
+                process.stdin.close()
+                return process
+        return None
+
+    def close(self):
+        for process in self.ready:
+            process.stdin.close()  # no job: it exits
+        for process in self.ready:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.ready = []
+
+
+def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every=False, cancel=None,
+        warm=None):
     """Run `step`'s checks on `folder`; call on_update(verdict) as results come; return the Verdict.
 
     files: the test files (default: the step's suite, its own file and every earlier step's).
     every: run every check, even those of a task that already fails (the replay needs them all).
     cancel: called as the checks run; once it returns True, they are stopped and the verdict is
     marked `cancelled` (`make watch`, when the learner saves again: that run is out of date).
+    warm: a Warm whose waiting processes run the checks, where it has them (`make watch`).
     """
     verdict = Verdict(step, Path(folder))
     # The long checks (a minute of quiet) are `make test`'s; `-m long` asks for them.
@@ -213,11 +256,15 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
                 # checklist's 1 s, meant for a step's own checks that fail by waiting.
                 process_env.pop("TUTORIAL_TIMEOUT")
             command = pytest_command(batch, *quick, *extra, quiet=not verbose)
-            with open(log, "w") as out:
-                process = subprocess.Popen(command, cwd=ROOT, env=process_env,
-                                           stdout=None if verbose else out,
-                                           stderr=None if verbose else subprocess.STDOUT,
-                                           preexec_fn=(lambda: os.nice(nice)) if nice else None)
+            process = None
+            if warm is not None and not verbose:
+                process = warm.take(command[3:], process_env, log, nice)  # command[3:]: after "-m pytest"
+            if process is None:
+                with open(log, "w") as out:
+                    process = subprocess.Popen(command, cwd=ROOT, env=process_env,
+                                               stdout=None if verbose else out,
+                                               stderr=None if verbose else subprocess.STDOUT,
+                                               preexec_fn=(lambda: os.nice(nice)) if nice else None)
             running[name] = [process, report, 0, log]
 
         def over(name):
