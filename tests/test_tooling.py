@@ -222,3 +222,37 @@ def test_a_server_dies_with_the_process_that_started_it():
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"processes {left} outlived the process that started them by 10 s"
+
+
+JOB = """
+import os, sys
+
+def test_the_job_is_run_as_given():
+    assert os.environ["JOB"] == "given", "the job's environment replaces the waiting process's"
+    where = sys.path.index(os.environ["PYTHONPATH"])
+    assert where < sys.path.index(os.path.dirname(os.__file__)), "PYTHONPATH goes before the standard library"
+    assert sys.path.count(os.environ["PYTHONPATH"]) == 1, "and only the job's PYTHONPATH"
+    assert "chat" not in sys.modules, "nothing of a step is imported before the job"
+"""
+
+
+def test_a_warm_pytest_process_runs_the_job_it_is_given(tmp_path):
+    """make watch's waiting pytest processes (checks/warm.py) run a job as a fresh pytest would:
+    its environment, its PYTHONPATH, its log, and the step's files imported only then."""
+    import os
+
+    from tutorial.checks.verdict import Warm
+
+    (tmp_path / "test_job.py").write_text(JOB)
+    env = {name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"}
+    warm = Warm(size=1)
+    warm.refill()
+    try:
+        process = warm.take([str(tmp_path / "test_job.py"), "-q", "-p", "no:cacheprovider", "-p", "no:django"],
+                            {**env, "JOB": "given", "PYTHONPATH": str(tmp_path / "step")}, tmp_path / "job.log", 0)
+        assert process is not None, "Warm.take() gave no process right after refill()"
+        code = process.wait(timeout=60)
+    finally:
+        warm.close()
+    log = (tmp_path / "job.log").read_text()
+    assert code == 0 and "1 passed" in log, f"the job's pytest exited {code}:\n{log[-2000:]}"

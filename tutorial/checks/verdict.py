@@ -176,7 +176,9 @@ class Warm:
 
     def refill(self):
         self.ready = [process for process in self.ready if process.poll() is None]
-        env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+        # Nothing that Python reads at start-up, for the job's own to take its place.
+        env = {name: value for name, value in os.environ.items()
+               if name not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
         while len(self.ready) < self.size:
             code = "import sys; from tutorial.checks.warm import main; sys.exit(main())"
             self.ready.append(subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
