@@ -205,7 +205,8 @@ def quick_session_checks(monkeypatch):
 
     bound = getattr(chat.consumers, "SESSION_CHECK_SECONDS", None)
     if not isinstance(bound, (int, float)) or not 0 < bound <= 10:
-        pytest.fail(f"chat/consumers.py's SESSION_CHECK_SECONDS is {bound!r}: it should be how often, in seconds, "
+        found = "has no SESSION_CHECK_SECONDS" if bound is None else f"has SESSION_CHECK_SECONDS = {bound!r}"
+        pytest.fail(f"chat/consumers.py {found}: a module constant there, read by the session check, should say how often, in seconds, "
                     "each logged-in socket asks whether its session still logs its user in; a few seconds, "
                     "10 at most, so that a session's end reaches its sockets in seconds, not minutes")
     monkeypatch.setattr(chat.consumers, "SESSION_CHECK_SECONDS", 0.1)
@@ -310,9 +311,13 @@ async def test_a_direct_message_reaches_every_tab_of_both_users_and_no_one_else(
     for name, tab, own in (("bob's lobby tab", bob_here, False), ("bob's kitchen tab", bob_there, False),
                            ("alice's sending tab", alice_here, True), ("alice's other tab", alice_there, True)):
         got = await receive_json(tab, f"{name} should get it: {hint}; the sender's copy goes to her own group")
-        assert got == {**said, "own": own}, (
-            f"{name} got {got}: expected {({**said, 'own': own})}; every tab of the sender's says own: true "
-            '(the event names the sending user, "from_user", and chat_message compares it with self.user)'
+        # These four keys, as the task says; a key of the learner's own beside them is fine.
+        wanted = {**said, "own": own}
+        wrong = {key: got.get(key) for key in wanted if got.get(key) != wanted[key]}
+        assert not wrong, (
+            f"{name} got {got}, where {wanted} belonged: {wrong} differ. Every tab of the sender's says "
+            '"own": true, every other "own": false: put the sending user in the event, and have '
+            "chat_message compare it with self.user"
         )
     for name, tab in (("carol, another user", carol), ("an anonymous socket", anonymous)):
         assert await frames_within(tab) == [], f"{name} in the same room got the direct message"
@@ -329,9 +334,9 @@ async def test_a_channel_name_or_an_unknown_name_in_to_reaches_nobody(connect, d
     to = {"channel name": bob.channel_name, "unknown user": "nobody_here", "deactivated user": "gone"}[what]
     await alice.send_to(text_data=json.dumps({"message": "hi", "to": to}))
     reply = await receive_json(alice, 'a "to" that names no user should get an error event')
-    assert reply.get("error") == "bad_recipient" and "username" in reply.get("detail", ""), (
+    assert reply.get("error") == "bad_recipient" and reply.get("detail"), (
         f'a {what} in "to" got {reply}: "to" is the username of an active user, looked up in the database '
-        '(is_active=True); anything else is {"error": "bad_recipient", "detail": "... username ..."}'
+        '(is_active=True); anything else gets {"error": "bad_recipient", "detail": <why, in your words>}'
     )
     assert await frames_within(bob) == [], f"bob's socket got a message sent to his {what}"
 
@@ -341,8 +346,9 @@ async def test_an_anonymous_socket_cannot_send_a_direct_message(connect, django_
     anonymous = await connect("/ws/chat/lobby/")
     await anonymous.send_to(text_data=json.dumps({"message": "hi", "to": "bob"}))
     reply = await receive_json(anonymous, "an anonymous sender should get an error event")
-    assert reply.get("error") == "bad_recipient" and "log in" in reply.get("detail", ""), (
-        f"an anonymous socket's direct message got {reply}: it has no group for answers, so it is told to log in"
+    assert reply.get("error") == "bad_recipient" and reply.get("detail"), (
+        f"an anonymous socket's direct message got {reply}: it has no group for answers, so it gets "
+        '{"error": "bad_recipient", "detail": <why, in your words>}'
     )
     assert await frames_within(bob) == [], "bob got a direct message from an anonymous socket"
 
