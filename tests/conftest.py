@@ -28,6 +28,8 @@ import json
 import os
 import re
 import shutil
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -314,12 +316,41 @@ def live_database(tmp_path_factory):
     path = tmp_path_factory.mktemp("database") / "db.sqlite3"
     env = {"SQLITE_PATH": str(path), "DJANGO_SETTINGS_MODULE": "tutorial.checks.live_settings"}
     if (STEP_DIR / "chat" / "migrations").is_dir():
+        migrated = migrated_copy()
+        if migrated.exists():
+            shutil.copy(migrated, path)
+            return env
         done = serve.migrate(STEP_DIR, {**os.environ, **env})
         if done.returncode:
             pytest.fail("python manage.py migrate failed, so the live checks have no tables: chat/models.py "
                         "and chat/migrations/ (python manage.py makemigrations chat) should agree\n"
                         + done.stdout[-1500:] + done.stderr[-1500:])
+        if not Path(f"{path}-wal").exists():  # every change is in the file itself: keep a copy
+            keep = migrated.with_suffix(f".{os.getpid()}")
+            shutil.copy(path, keep)
+            os.replace(keep, migrated)
     return env
+
+
+def migrated_copy():
+    """Where a freshly migrated database of the step, as it is now, is kept between runs.
+
+    `migrate` on an empty file depends only on the migrations, the settings and Django, so a copy
+    of its result, named by their contents, serves every later run until one of them changes:
+    about a second and a half saved on each run of the live checks."""
+    import hashlib
+
+    import django
+
+    digest = hashlib.sha256(f"{django.__version__} {sys.executable}".encode())
+    sources = sorted(STEP_DIR.glob("*/migrations/*.py")) + [STEP_DIR / "mysite" / "settings.py",
+                                                            Path(__file__).parents[1] / "tutorial" / "checks" / "live_settings.py"]
+    for source in sources:
+        digest.update(str(source.relative_to(STEP_DIR) if source.is_relative_to(STEP_DIR) else source.name).encode())
+        digest.update(source.read_bytes())
+    folder = Path(tempfile.gettempdir()) / "tutorial-migrated"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{digest.hexdigest()[:32]}.sqlite3"
 
 
 @pytest.fixture(scope="session")
