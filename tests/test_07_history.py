@@ -327,6 +327,14 @@ def numbered(n):
 
 def assert_newest_oldest_first(texts, hint):
     numbers = [int(text[:2]) for text in texts]
+    # How many of these fit in the step's HISTORY_BYTES, give or take one for how the JSON is counted:
+    # each entry is its message (12 bytes a character, 2 for the number) and about 80 more.
+    budget = getattr(__import__("chat.models").models, "HISTORY_BYTES", 512 * 1024)
+    fit = min(HISTORY_LENGTH, budget // (12 * (MAX_MESSAGE_LENGTH - 2) + 2 + 80))
+    assert len(numbers) >= fit - 1, (
+        f"the history held {len(numbers)} messages where about {fit} fit in HISTORY_BYTES ({budget:,} bytes): "
+        f"keep adding the newest while their JSON fits, and stop only at the first that would not ({hint})"
+    )
     assert numbers and numbers == list(range(HISTORY_LENGTH - len(numbers), HISTORY_LENGTH)), (
         f"the history held messages {numbers} of 0 to {HISTORY_LENGTH - 1}, where the newest that fit are right, "
         f"oldest first and with no gap: read the newest first, keep adding while the JSON of their as_event() "

@@ -151,8 +151,14 @@ async def test_a_members_room_refuses_an_anonymous_socket_with_4401(connect, dja
 # ---------------------------------------------------------------- in process: logout ends the sockets
 
 
-async def test_logout_closes_that_sessions_sockets_and_no_others(connect, django_user_model):
+async def test_logout_closes_that_sessions_sockets_and_no_others(connect, django_user_model, monkeypatch):
     from asgiref.sync import sync_to_async
+
+    import chat.consumers
+
+    # The session check (task 3's other half) would end these sockets too, a little later: this
+    # check is about the logout's own event, so the check waits an hour here.
+    monkeypatch.setattr(chat.consumers, "SESSION_CHECK_SECONDS", 3600, raising=False)
 
     alice_client, alice = await sync_to_async(user_cookie)(django_user_model, "alice")
     # alice again, logged in elsewhere (a phone, another browser): a session of her own.
@@ -167,7 +173,8 @@ async def test_logout_closes_that_sessions_sockets_and_no_others(connect, django
     for tab in tabs:
         await closed_with(tab, "session_ended",
                           "a logout should close every socket opened with that session: chat/signals.py's "
-                          'user_logged_out receiver sends {"type": "session.ended", "why": ...} to the session\'s '
+                          "user_logged_out receiver (imported in ChatConfig.ready(), chat/apps.py) sends "
+                          '{"type": "session.ended", "why": ...} to the session\'s '
                           'group ("session_" + the sha256 of request.session.session_key), which each of its '
                           "sockets joined in connect(); session_ended() sends the error, then closes")
     for name, socket in (("alice's socket in her other session", phone), ("bob's socket", bobs)):
@@ -260,31 +267,47 @@ async def test_a_session_that_ends_without_a_logout_ends_its_sockets(connect, dj
     await sync_to_async(end_session)(how, alice_client)
     await closed_with(listening, "session_ended",
                       f"after {ENDINGS[how]}, alice's session no longer logs her in, and no signal says so: every "
-                      "SESSION_CHECK_SECONDS (here made 0.1 s), a task started in connect() should ask "
+                      "SESSION_CHECK_SECONDS (here made 0.1 s: read it at each wait), a task started in "
+                      "connect() should ask "
                       "django.contrib.auth.aget_user() about a fresh SessionStore(session_key), and if it is no "
                       'longer alice, send {"type": "session.ended", ...} to the socket\'s own channel '
                       "(chat/consumers.py, check_the_session)")
     left = sorted(name for name, members in layer_groups().items() if listening.channel_name in members)
     assert left == [], f"alice's ended socket is still in the groups {left}: session_ended() leaves them all"
+    # Three of bob's checks' time: his session is as good as ever, and each check must say so.
+    await asyncio.sleep(0.3)
     await bobs.send_to(text_data=json.dumps({"message": "bob stays"}))
     heard = await receive_json(bobs, "bob's session did not end: his socket should chat on")
-    assert heard.get("message") == "bob stays", heard
+    assert heard.get("message") == "bob stays", (
+        f"bob's socket got {heard} where his own message belonged, while his session is as good as ever: the "
+        "check should find a live session live (django.contrib.auth.aget_user() on the settings' own "
+        "SessionStore(session_key))"
+    )
 
 
-async def test_a_closed_socket_stops_checking_its_session(connect, django_user_model, quick_session_checks):
+@pytest.mark.parametrize("how", ["closed", "cancelled"])
+async def test_a_closed_socket_stops_checking_its_session(connect, django_user_model, quick_session_checks, how):
     from asgiref.sync import sync_to_async
 
     _, alice = await sync_to_async(user_cookie)(django_user_model, "alice")
     before = asyncio.all_tasks()
     socket = await connect("/ws/chat/lobby/", headers=[(b"cookie", alice)])
-    await socket.disconnect()
+    if how == "closed":
+        await socket.disconnect()
+    else:
+        # As daphne ends a consumer that outlives its connection, or one whose handler raised:
+        # disconnect() never runs.
+        socket.future.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await socket.future
     await asyncio.sleep(0.3)  # three checks' time: a watcher left running would be awake by now
     running = [task for task in asyncio.all_tasks() - before if task is not asyncio.current_task()
                and not task.done()]
     assert running == [], (
-        f"after the socket closed, {len(running)} task(s) it started still run ({running[0].get_coro()!r}): the "
-        "session check's task should end with its consumer, e.g. asyncio.current_task().add_done_callback("
-        "lambda _: watcher.cancel()) in connect(), or it keeps querying for a socket that is gone"
+        f"after the consumer was {how}, {len(running)} task(s) it started still run ({running[0].get_coro()!r}): "
+        "the session check's task should end with its consumer, however it ends, e.g. "
+        "asyncio.current_task().add_done_callback(lambda _: watcher.cancel()) in connect(); disconnect() "
+        "alone misses a consumer that is cancelled, and a check left running queries for a socket that is gone"
     )
 
 
@@ -444,16 +467,30 @@ async def test_live_a_foreign_origin_with_the_cookie_gets_403(server, live_user)
 async def test_logout_on_one_process_closes_the_socket_on_another(two_on_redis, live_user):
     import websockets
 
+    import time
+
+    import chat.consumers
+
+    every = getattr(chat.consumers, "SESSION_CHECK_SECONDS", 5)
     first, second = two_on_redis
     session, phone = log_in(first, live_user), log_in(first, live_user)  # alice, in two browsers
     async with ws_open(second, "/ws/chat/members_far/", additional_headers=cookie_of(session)) as ws, \
             ws_open(second, "/ws/chat/members_far/", additional_headers=cookie_of(phone)) as other:
+        opened = time.monotonic()
         assert ws.user == "alice", f"the socket on the second process was named {ws.user!r}, not alice"
         log_out(first, session)
         ended = await recv_json(ws, "a logout on the first process should reach alice's socket on the second: the "
                                     "signal's group_send goes through Redis to the session's group")
         assert ended.get("error") == "session_ended", ended
         close = await recv_close(ws, "after session_ended the server should close the socket")
+        # The socket's own session check first asks SESSION_CHECK_SECONDS after it opened: an end
+        # before that came from the logout's event, one after it may have come from the check.
+        took = time.monotonic() - opened
+        assert took < every, (
+            f"alice's socket closed {took:.1f} s after it opened, when its own session check (every {every} s) "
+            "may have found the session gone: the logout's event never reached it. Is chat/signals.py "
+            "imported in ChatConfig.ready() (chat/apps.py), and does its receiver send to the session's group?"
+        )
         with contextlib.suppress(websockets.ConnectionClosed):  # closed: recv_json says so, with the hint
             await other.send(json.dumps({"message": "the phone chats on"}))
         heard = await recv_json(other, "alice's other session should stay open and chat after one logout")

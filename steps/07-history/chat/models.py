@@ -38,8 +38,9 @@ class Message(models.Model):
     # The name the room saw, as text: anonymous people have no user row to
     # point to, and the name shown then is what history should show again.
     author = models.CharField(max_length=150)
-    # max_length on a TextField only reaches the admin's form; the
-    # constraint below makes full_clean() and the database refuse it too.
+    # max_length on a TextField reaches forms only (every ModelForm, the
+    # admin's too); the constraint below makes full_clean() and the
+    # database refuse a longer text as well.
     text = models.TextField(max_length=MAX_MESSAGE_LENGTH)
     # Set by the database layer when the row is saved, in UTC (USE_TZ).
     sent_at = models.DateTimeField(auto_now_add=True)
@@ -50,7 +51,8 @@ class Message(models.Model):
         ordering = ["id"]
         # Checked by the database itself on every write, so a longer text is
         # refused (IntegrityError) however it comes: the shell, a script, or
-        # bulk_create(), none of which validates the field.
+        # bulk_create(), none of which validates the field. (SQLite's
+        # length() stops at a NUL character; PostgreSQL refuses NUL in text.)
         constraints = [
             models.CheckConstraint(
                 condition=LessThanOrEqual(Length("text"), MAX_MESSAGE_LENGTH),

@@ -31,6 +31,7 @@ import logging
 import secrets
 from importlib import import_module
 
+from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -86,7 +87,8 @@ def session_group(session_key):
 # out the user's other sessions), an account deactivated, a session expired
 # or deleted on the server. No signal says so, so each logged-in socket asks
 # again this often, and ends within this many seconds of the session. The
-# price: one small query (two rows) per socket per period.
+# price: two small queries (the session's row, the user's) per socket per
+# period, on the one thread Django's async ORM runs every query on.
 SESSION_CHECK_SECONDS = 5
 
 
@@ -98,7 +100,17 @@ async def still_logged_in(session_key, user):
     # and that the session was made with the user's current password.
     request = HttpRequest()
     request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    # aget_user() also mends what it finds, as for a request: it deletes a
+    # stale session, and gives one made with an old SECRET_KEY (a key in
+    # SECRET_KEY_FALLBACKS) a new key. No response here would carry that key
+    # to the browser, which would be logged out: this check only looks, and
+    # leaves the mending to the next request.
+    request.session.acycle_key = request.session.aflush = only_look
     return (await aget_user(request)).pk == user.pk
+
+
+async def only_look():
+    pass
 
 
 # A sync consumer's handlers all run on one worker thread that every
@@ -197,21 +209,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
         asyncio.current_task().add_done_callback(lambda _: watcher.cancel())
 
     async def check_the_session(self):
+        why = "this session no longer logs you in (a logout, a new password, a deactivated account, or an expiry)"
         while True:
-            await asyncio.sleep(SESSION_CHECK_SECONDS)
+            await asyncio.sleep(SESSION_CHECK_SECONDS)  # read at each wait: a change applies at once
             try:
+                # Channels does this before each handler; this task is none.
+                await aclose_old_connections()
                 if await still_logged_in(self.session_key, self.user):
                     continue
-            except DatabaseError as error:
-                # The database failed, not the session: ask again next time.
-                logger.warning("session check failed (%s): trying again in %s s", error, SESSION_CHECK_SECONDS)
-                continue
-            # The same event a logout sends, through this socket's own channel,
-            # so that session_ended() runs in turn with the other handlers,
-            # never in the middle of one.
-            why = "this session no longer logs you in (a logout, a new password, a deactivated account, or an expiry)"
-            await self.channel_layer.send(self.channel_name, {"type": "session.ended", "why": why})
-            return
+                # The same event a logout sends, through this socket's own
+                # channel, so that session_ended() runs in turn with the other
+                # handlers, never in the middle of one.
+                await self.channel_layer.send(self.channel_name, {"type": "session.ended", "why": why})
+                return
+            except Exception as error:  # noqa: BLE001 - whatever failed, the check must go on
+                # The database, the session store or the layer failed, not
+                # the session: one line, and ask again next time. A check
+                # that died here would let this socket outlive its session.
+                logger.warning("session check failed (%s: %s); again in %s s", type(error).__name__, error,
+                               SESSION_CHECK_SECONDS)
 
     async def receive(self, text_data=None, bytes_data=None):
         # One call per frame: text frames arrive as str, binary ones as bytes.
