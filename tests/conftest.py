@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -227,7 +226,7 @@ async def receive_json(communicator, hint="the consumer should answer every fram
 
 async def frames_within(communicator, seconds=None):
     """Every frame the consumer sends within `seconds` (QUIET unless given), as JSON (in process)."""
-    seconds = seconds or QUIET
+    seconds = QUIET if seconds is None else seconds
     frames = []
     with contextlib.suppress(asyncio.TimeoutError):
         while True:
@@ -317,7 +316,7 @@ def live_database(tmp_path_factory):
     env = {"SQLITE_PATH": str(path), "DJANGO_SETTINGS_MODULE": "tutorial.checks.live_settings"}
     if (STEP_DIR / "chat" / "migrations").is_dir():
         migrated = migrated_copy()
-        if migrated.exists():
+        if migrated and migrated.exists():
             shutil.copy(migrated, path)
             return env
         done = serve.migrate(STEP_DIR, {**os.environ, **env})
@@ -325,7 +324,7 @@ def live_database(tmp_path_factory):
             pytest.fail("python manage.py migrate failed, so the live checks have no tables: chat/models.py "
                         "and chat/migrations/ (python manage.py makemigrations chat) should agree\n"
                         + done.stdout[-1500:] + done.stderr[-1500:])
-        if not Path(f"{path}-wal").exists():  # every change is in the file itself: keep a copy
+        if migrated and not Path(f"{path}-wal").exists():  # every change is in the file itself: keep a copy
             keep = migrated.with_suffix(f".{os.getpid()}")
             shutil.copy(path, keep)
             os.replace(keep, migrated)
@@ -348,8 +347,12 @@ def migrated_copy():
     for source in sources:
         digest.update(str(source.relative_to(STEP_DIR) if source.is_relative_to(STEP_DIR) else source.name).encode())
         digest.update(source.read_bytes())
-    folder = Path(tempfile.gettempdir()) / "tutorial-migrated"
-    folder.mkdir(exist_ok=True)
+    # In the virtualenv, which is the learner's own, rather than in a /tmp that others may write to.
+    folder = Path(sys.prefix) / "tutorial-migrated"
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError:  # a Python that is not ours to write to: migrate every time
+        return None
     return folder / f"{digest.hexdigest()[:32]}.sqlite3"
 
 

@@ -47,8 +47,12 @@ def suite(step):
 
 def pytest_command(files, *args, quiet=True):
     """pytest with the plugin that writes a JSON line per check to $TUTORIAL_REPORT."""
-    return [sys.executable, "-m", "pytest", "-p", "tutorial.checks.report", "-rfEs", "-q" if quiet else "-v",
-            *files, *args]
+    return [sys.executable, "-m", "pytest", *pytest_args(files, *args, quiet=quiet)]
+
+
+def pytest_args(files, *args, quiet=True):
+    """pytest_command()'s arguments to pytest, for a process that runs pytest already (Warm)."""
+    return ["-p", "tutorial.checks.report", "-rfEs", "-q" if quiet else "-v", *files, *args]
 
 
 def read_records(path, skip=0):
@@ -190,6 +194,9 @@ class Warm:
         while self.ready:
             process = self.ready.pop(0)
             if process.poll() is None:
+                # The log exists from now on, whatever becomes of the process: stopped before it
+                # opens the log itself (a save while it still imports), or failing its imports.
+                Path(log).write_text("")
                 job = {"args": args, "env": env, "cwd": str(ROOT), "log": str(log), "nice": nice}
                 process.stdin.write(json.dumps(job) + "\n")
                 process.stdin.close()
@@ -260,7 +267,7 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
             command = pytest_command(batch, *quick, *extra, quiet=not verbose)
             process = None
             if warm is not None and not verbose:
-                process = warm.take(command[3:], process_env, log, nice)  # command[3:]: after "-m pytest"
+                process = warm.take(pytest_args(batch, *quick, *extra), process_env, log, nice)
             if process is None:
                 with open(log, "w") as out:
                     process = subprocess.Popen(command, cwd=ROOT, env=process_env,
@@ -346,7 +353,8 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
         # 0: all passed; 1: some failed; 2-5: pytest could not run them, which outranks a failure.
         verdict.returncode = max(codes, key=lambda code: (code not in (0, 1), code))
         verdict.finished_at = time.monotonic()
-        verdict.output = "" if verbose else "\n".join(log.read_text() for *_, log in running.values())
+        verdict.output = "" if verbose else "\n".join(log.read_text() for *_, log in running.values()
+                                                      if log.exists())
     _note_own_done(verdict)
     if on_update and not verdict.cancelled:
         on_update(verdict)

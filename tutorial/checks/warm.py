@@ -48,6 +48,7 @@ def main():
     # current folder, before the standard library.
     sys.path[1:1] = [entry for entry in job["env"].get("PYTHONPATH", "").split(os.pathsep) if entry]
     os.chdir(job["cwd"])
+    sys.path[0] = job["cwd"]  # where `python -m pytest` puts its folder; `-c` left "" there
     if job.get("nice"):
         os.nice(job["nice"])
     if job.get("log"):
