@@ -508,7 +508,7 @@ def live_enders(live_database):
     names = {"password change": "dora", "deactivation": "erin", "session deleted": "finn",
              "session expired": "gail"}
     script = ("from django.contrib.auth.models import User\n"
-              f"for name in {sorted(names.values())!r}:\n"
+              f"for name in {sorted(names.values()) + ['hank']!r}:\n"
               f"    User.objects.filter(username=name).exists() or User.objects.create_user(name, password='{PASSWORD}')")
     done = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=STEP_DIR,
                           env={**os.environ, **live_database}, capture_output=True, text=True)
@@ -548,6 +548,9 @@ async def test_live_every_other_end_of_a_session_closes_its_socket_in_seconds(tw
         sockets = {how: await stack.enter_async_context(
             ws_open(second, "/ws/chat/members_ends/", additional_headers=cookie_of(session)))
             for how, session in sessions.items()}
+        hank = await stack.enter_async_context(
+            ws_open(second, "/ws/chat/members_ends/", additional_headers=cookie_of(log_in(first, "hank"))))
+        hank_opened = time.monotonic()
         # dora changes her password on Django's own page, in another browser, on the first process.
         elsewhere = log_in(first, "dora")
         page = f"{first.url}/accounts/password_change/"
@@ -572,6 +575,14 @@ async def test_live_every_other_end_of_a_session_closes_its_socket_in_seconds(tw
             return time.monotonic() - changed[how]
 
         took = await asyncio.gather(*(ends(how) for how in sockets))
+        # hank's session never ended: once his socket has been through a check, it chats on.
+        await asyncio.sleep(max(0, hank_opened + every + 1 - time.monotonic()))
+        await hank.send(json.dumps({"message": "hank stays"}))
+        heard = await recv_json(hank, "hank's session is as good as ever: his socket should chat on")
+        assert heard.get("message") == "hank stays", (
+            f"hank's socket got {heard} where his own message belonged, while his session is as good as ever: the "
+            "session check should find a live session live (aget_user() on the settings' own SessionStore)"
+        )
     late = {how: round(seconds, 1) for how, seconds in zip(sockets, took) if seconds > bound}
     assert not late, f"these sockets closed later than {bound} s after their session ended: {late}"
     for live in two_on_redis:
