@@ -207,7 +207,7 @@ def another_session(client):
 
 @pytest.fixture
 def quick_session_checks(monkeypatch):
-    """The consumers' SESSION_CHECK_SECONDS, made 0.1 s for the in-process checks; returns the step's own."""
+    """The consumers' SESSION_CHECK_SECONDS, made 0.05 s for the in-process checks; returns the step's own."""
     import chat.consumers
 
     bound = getattr(chat.consumers, "SESSION_CHECK_SECONDS", None)
@@ -216,7 +216,7 @@ def quick_session_checks(monkeypatch):
         pytest.fail(f"chat/consumers.py {found}: a module constant there, read by the session check, should say how often, in seconds, "
                     "each logged-in socket asks whether its session still logs its user in; a few seconds, "
                     "10 at most, so that a session's end reaches its sockets in seconds, not minutes")
-    monkeypatch.setattr(chat.consumers, "SESSION_CHECK_SECONDS", 0.1)
+    monkeypatch.setattr(chat.consumers, "SESSION_CHECK_SECONDS", 0.05)
     return bound
 
 
@@ -267,7 +267,7 @@ async def test_a_session_that_ends_without_a_logout_ends_its_sockets(connect, dj
     await sync_to_async(end_session)(how, alice_client)
     await closed_with(listening, "session_ended",
                       f"after {ENDINGS[how]}, alice's session no longer logs her in, and no signal says so: every "
-                      "SESSION_CHECK_SECONDS (here made 0.1 s: read it at each wait), a task started in "
+                      "SESSION_CHECK_SECONDS (here made 0.05 s: read it at each wait), a task started in "
                       "connect() should ask "
                       "django.contrib.auth.aget_user() about a fresh SessionStore(session_key), and if it is no "
                       'longer alice, send {"type": "session.ended", ...} to the socket\'s own channel '
@@ -275,7 +275,7 @@ async def test_a_session_that_ends_without_a_logout_ends_its_sockets(connect, dj
     left = sorted(name for name, members in layer_groups().items() if listening.channel_name in members)
     assert left == [], f"alice's ended socket is still in the groups {left}: session_ended() leaves them all"
     # Three of bob's checks' time: his session is as good as ever, and each check must say so.
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.15)
     await bobs.send_to(text_data=json.dumps({"message": "bob stays"}))
     heard = await receive_json(bobs, "bob's session did not end: his socket should chat on")
     assert heard.get("message") == "bob stays", (
@@ -300,7 +300,7 @@ async def test_a_closed_socket_stops_checking_its_session(connect, django_user_m
         socket.future.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await socket.future
-    await asyncio.sleep(0.3)  # three checks' time: a watcher left running would be awake by now
+    await asyncio.sleep(0.15)  # three checks' time: a watcher left running would be awake by now
     running = [task for task in asyncio.all_tasks() - before if task is not asyncio.current_task()
                and not task.done()]
     assert running == [], (
