@@ -143,8 +143,7 @@ def test_the_model_refuses_a_text_over_max_message_length(db):
 
     assert getattr(models, "MAX_MESSAGE_LENGTH", None) == MAX_MESSAGE_LENGTH, (
         f"chat/models.py's MAX_MESSAGE_LENGTH is {getattr(models, 'MAX_MESSAGE_LENGTH', None)}: the consumer and the "
-        f"constraint read one bound, MAX_MESSAGE_LENGTH = {MAX_MESSAGE_LENGTH}, as many characters as step 10's 4 KiB "
-        "frame could carry"
+        f"constraint read one bound, MAX_MESSAGE_LENGTH = {MAX_MESSAGE_LENGTH}, as the task says"
     )
 
 

@@ -211,17 +211,20 @@ def quick_session_checks(monkeypatch):
     import chat.consumers
 
     bound = getattr(chat.consumers, "SESSION_CHECK_SECONDS", None)
-    if not isinstance(bound, (int, float)) or not 0 < bound <= 10:
+    if not isinstance(bound, (int, float)) or not 2 <= bound <= 10:
         found = "has no SESSION_CHECK_SECONDS" if bound is None else f"has SESSION_CHECK_SECONDS = {bound!r}"
         pytest.fail(f"chat/consumers.py {found}: a module constant there, read by the session check, should say how often, in seconds, "
                     "each logged-in socket asks whether its session still logs its user in; a few seconds, "
-                    "10 at most, so that a session's end reaches its sockets in seconds, not minutes")
+                    "between 2 and 10, so that a session's end reaches its sockets in seconds, not minutes, and a logout's "
+                    "own event comes before the first check")
     monkeypatch.setattr(chat.consumers, "SESSION_CHECK_SECONDS", 0.05)
     return bound
 
 
 def end_session(how, client):
     """End the session of the test Client `client` (logged in as "alice") the way `how` says."""
+    import datetime
+
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.models import Session
     from django.utils import timezone
@@ -238,7 +241,7 @@ def end_session(how, client):
     elif how == "session deleted":
         Session.objects.filter(session_key=key).delete()
     elif how == "session expired":
-        Session.objects.filter(session_key=key).update(expire_date=timezone.now() - timezone.timedelta(seconds=1))
+        Session.objects.filter(session_key=key).update(expire_date=timezone.now() - datetime.timedelta(seconds=1))
 
 
 def Client_logged_in_as(name):  # noqa: N802 - reads as the Client it returns

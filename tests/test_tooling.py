@@ -232,7 +232,9 @@ def test_the_job_is_run_as_given():
     where = sys.path.index(os.environ["PYTHONPATH"])
     assert where < sys.path.index(os.path.dirname(os.__file__)), "PYTHONPATH goes before the standard library"
     assert sys.path.count(os.environ["PYTHONPATH"]) == 1, "and only the job's PYTHONPATH"
-    assert "chat" not in sys.modules, "nothing of a step is imported before the job"
+    assert "twisted.internet.reactor" not in sys.modules, "no Twisted reactor is installed ahead of the job"
+    from django.conf import settings
+    assert not settings.configured, "Django's settings wait for the job's DJANGO_SETTINGS_MODULE"
 """
 
 

@@ -8,8 +8,9 @@ Step 05 writes them as coroutines (async def) on AsyncWebsocketConsumer:
 the same chat, but connections no longer wait on each other's handlers.
 
 Step 07 keeps the room's messages in the database (chat/models.py): each one
-is stored as it is sent, and a connection that joins is first told the last
-50, with Django's async ORM, awaited like everything else here.
+is stored as it is sent, and a connection that joins is first told up to the
+last 50 (as many as fit in HISTORY_BYTES), with Django's async ORM, awaited
+like everything else here.
 """
 
 import json

@@ -8,8 +8,9 @@ Step 05 writes them as coroutines (async def) on AsyncWebsocketConsumer:
 the same chat, but connections no longer wait on each other's handlers.
 
 Step 07 keeps the room's messages in the database (chat/models.py): each one
-is stored as it is sent, and a connection that joins is first told the last
-50, with Django's async ORM, awaited like everything else here.
+is stored as it is sent, and a connection that joins is first told up to the
+last 50 (as many as fit in HISTORY_BYTES), with Django's async ORM, awaited
+like everything else here.
 
 Step 08 asks who is talking. Names come from the logged-in user (Django's own
 login page, mysite/urls.py); a room whose name starts with "members_" is for
@@ -96,16 +97,14 @@ async def still_logged_in(session_key, user):
     # and that the session was made with the user's current password.
     request = HttpRequest()
     request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    # aget_user() also mends what it finds, as for a request: it deletes a
-    # stale session, and gives one made with an old SECRET_KEY (a key in
-    # SECRET_KEY_FALLBACKS) a new key. No response here would carry that key
-    # to the browser, which would be logged out: this check only looks, and
-    # leaves the mending to the next request.
-    request.session.acycle_key = request.session.aflush = only_look
+    # aget_user() gives a session made with an old SECRET_KEY (one listed in
+    # SECRET_KEY_FALLBACKS) a new key. No response here could carry that key
+    # to the browser, which would be logged out: leave that to the next request.
+    request.session.acycle_key = keep_the_key
     return (await aget_user(request)).pk == user.pk
 
 
-async def only_look():
+async def keep_the_key():
     pass
 
 
@@ -371,5 +370,5 @@ class ChatConsumer(AsyncWebsocketConsumer):
         logger.info("disconnect: code %s", close_code)
         # Leave the room's group. Forgotten, the layer would go on queueing
         # the room's messages for a channel that nobody reads any more.
-        # Step 08: and the user's group, through leave_groups().
+        # Step 08: and the session's and the user's groups, through leave_groups().
         await self.leave_groups()

@@ -15,9 +15,9 @@ from django.db.models.lookups import LessThanOrEqual
 # How many of a room's messages a newcomer is sent: enough to follow the
 # conversation.
 HISTORY_LENGTH = 50
-# The longest message, in characters. Step 10 limits a frame to 4 KiB, and a
-# frame of 4,096 bytes can never carry a longer one; bounded here, where text
-# enters, the limit also holds for the admin and the shell. What it protects
+# The longest message, in characters: far more than a chat line needs, and
+# bounded here, where text enters, so that the limit also holds for the admin
+# and the shell. What it protects
 # is what the server sends: daphne refuses to send a frame over 1 MiB (the
 # consumer raises and the socket closes with 1011), so a message must stay
 # small enough for every copy sent to the room, and for the history.
@@ -25,7 +25,7 @@ MAX_MESSAGE_LENGTH = 4096
 # How much history one first frame may carry, in bytes of JSON: well under
 # daphne's 1 MiB, with room for the rest of the frame. json.dumps writes each
 # character outside ASCII as an escape, 12 bytes for an emoji (\ud83d\ude00),
-# so 50 messages of MAX_MESSAGE_LENGTH could need 2.4 MiB: the newest that fit
+# so 50 messages of MAX_MESSAGE_LENGTH could need 2.3 MiB: the newest that fit
 # are sent.
 HISTORY_BYTES = 512 * 1024
 
@@ -70,7 +70,7 @@ class Message(models.Model):
 
 
 async def room_history(room_name):
-    """The room's last HISTORY_LENGTH messages, oldest first, read in one query.
+    """Up to the room's last HISTORY_LENGTH messages, as many as fit in HISTORY_BYTES, oldest first, in one query.
 
     Django's async ORM: `async for` runs the query in Django's one thread for
     database work and hands the rows back to the event loop. Newest first with
