@@ -593,11 +593,14 @@ async def test_live_every_other_end_of_a_session_closes_its_socket_in_seconds(tw
 
 
 async def live_frames_within(ws, seconds=0.5):
-    """Every frame a live WebSocket gets within `seconds`, as JSON."""
-    frames = []
+    """Every frame a live WebSocket gets within `seconds`, as JSON: one deadline for them all, so
+    that a socket that keeps receiving cannot hold the check past it."""
+    import time
+
+    frames, deadline = [], time.monotonic() + seconds
     with contextlib.suppress(asyncio.TimeoutError):
-        while True:
-            frames.append(json.loads(await asyncio.wait_for(ws.recv(), seconds)))
+        while (left := deadline - time.monotonic()) > 0:
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
     return frames
 
 
