@@ -3,7 +3,8 @@
 
 It does four things:
 - orders the checks: the step's own first, in-process before live before browser, and
-  within a layer in the order of the step's tasks; earlier steps' checks after them;
+  within a layer in the order of the step's tasks, its regression guards last; earlier
+  steps' checks after them;
 - tells a hint from a crash: a failure whose message a check wrote (pytest.fail, or
   `assert ..., "message"`) is a hint; a bare `assert`, a KeyError, an ImportError is not;
 - with TUTORIAL_FAST set (the learner's commands, not `make test`), runs only the first
@@ -63,7 +64,9 @@ def pytest_collection_modifyitems(config, items):
         index, item = pair
         own = step_of(item) == STEP.number
         task = tasks.task_of(item.originalname) if own else None
-        return (not own, LAYERS.index(layer(item)), task.number if task else 0, index)
+        # A step's own checks that are no task's (its regression guards) after its tasks': the
+        # checklist is whole as soon as each task has its verdict.
+        return (not own, LAYERS.index(layer(item)), task.number if task else len(tasks.tasks) + 1, index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=order)]
     layers = os.environ.get("TUTORIAL_LAYERS")
@@ -97,7 +100,8 @@ def pytest_deselected(items):
             line = {"id": item.nodeid, "check": item.originalname, "step": STEP.number, "layer": layer(item),
                     "regression": regression.args[0] if regression and regression.args else None,
                     "outcome": "skipped", "hint": True, "seconds": 0.0, "deselected": True,
-                    "message": "a long check (a room kept quiet for a minute, or a rare race hunted at length): `make test` runs it"}
+                    "message": "a long check (a room kept quiet for a minute, a timer of the step's waited out, "
+                               "or a rare race hunted at length): `make test` runs it"}
             with open(path, "a") as report:
                 report.write(json.dumps(line) + "\n")
 
