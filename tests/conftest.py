@@ -331,6 +331,25 @@ def live_database(tmp_path_factory):
     return env
 
 
+@pytest.fixture(scope="session")
+def live_orm(live_database, django_db_blocker):
+    """`live_orm(work)` calls work(alias) with Django's ORM in this process on the live servers'
+    SQLite file, named `alias`: what a `manage.py shell` beside the servers does (an admin's or a
+    cron job's change), without the second of CPU that starting one takes. Sync code only."""
+    from django.db import connections
+
+    connections.settings["live"] = {**connections.settings["default"], "NAME": live_database["SQLITE_PATH"]}
+
+    def run(work):
+        with django_db_blocker.unblock():
+            try:
+                return work("live")
+            finally:
+                connections["live"].close()
+
+    return run
+
+
 def migrated_copy():
     """Where a freshly migrated database of the step, as it is now, is kept between runs.
 

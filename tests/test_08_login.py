@@ -410,25 +410,6 @@ async def test_a_foreign_page_cannot_ride_the_session_cookie_into_a_room(connect
 # ---------------------------------------------------------------- live: one server, then two on Redis
 
 
-@pytest.fixture(scope="session")
-def live_orm(live_database, django_db_blocker):
-    """`live_orm(work)` calls work(alias) with Django's ORM in this process on the live servers'
-    SQLite file, named `alias`: what a `manage.py shell` beside the servers does (an admin's or a
-    cron job's change), without the second of CPU that starting one takes. Sync code only."""
-    from django.db import connections
-
-    connections.settings["live"] = {**connections.settings["default"], "NAME": live_database["SQLITE_PATH"]}
-
-    def run(work):
-        with django_db_blocker.unblock():
-            try:
-                return work("live")
-            finally:
-                connections["live"].close()
-
-    return run
-
-
 def make_live_users(live_orm, *names):
     """Users `names` in the live servers' database, with the password PASSWORD, hashed as the
     servers' settings check it (tutorial/checks/live_settings.py, as the in-process checks)."""
