@@ -8,10 +8,7 @@ processes of one site share one database.
 
 import contextlib
 import json
-import os
 import runpy
-import subprocess
-import sys
 
 import pytest
 from conftest import ORIGIN, STEP_DIR, TIMEOUT, frames_within, receive_json, recv_json, ws_open
@@ -87,16 +84,23 @@ def test_the_message_model_has_room_author_text_and_time():
     )
 
 
-@pytest.mark.live  # a manage.py process: about a second, after the in-process verdict
-def test_the_model_has_its_migration(tmp_path):
+@pytest.mark.live  # makemigrations --check, a fifth of a second: after the in-process verdict
+def test_the_model_has_its_migration(db):
+    import io
+
+    from django.core.management import call_command
+
     message_model()
-    # makemigrations also opens the database: a scratch file, not the step's db.sqlite3.
-    done = subprocess.run([sys.executable, "manage.py", "makemigrations", "chat", "--check", "--dry-run"],
-                          cwd=STEP_DIR, capture_output=True, text=True,
-                          env={**os.environ, "SQLITE_PATH": str(tmp_path / "db.sqlite3")})
-    assert (STEP_DIR / "chat" / "migrations" / "__init__.py").is_file() and done.returncode == 0, (
+    said = io.StringIO()
+    try:
+        # As `python manage.py makemigrations chat --check --dry-run`: it exits 1 when they disagree.
+        call_command("makemigrations", "chat", check=True, dry_run=True, stdout=said, stderr=said)
+        agree = True
+    except SystemExit:
+        agree = False
+    assert (STEP_DIR / "chat" / "migrations" / "__init__.py").is_file() and agree, (
         "chat/models.py and chat/migrations/ disagree, so `python manage.py migrate` cannot make the table: "
-        f"run `python manage.py makemigrations chat` in the step's folder.\n{done.stdout[-1000:]}{done.stderr[-1000:]}"
+        f"run `python manage.py makemigrations chat` in the step's folder.\n{said.getvalue()[-1000:]}"
     )
 
 
@@ -472,22 +476,24 @@ async def test_two_processes_on_redis_see_the_same_history(two_on_redis):
         )
 
 
-STORE_THE_LONGEST = (
-    "from chat.models import Message; "
-    "Message.objects.bulk_create(Message(room='heavy_live', author='someone', "
-    f"text=f'{{n:02d}}' + {EMOJI!r} * {MAX_MESSAGE_LENGTH - 2}) for n in range({HISTORY_LENGTH}))"
-)
+@pytest.mark.live  # the rows are written beside the server, as the shell or a script would
+async def test_live_a_room_of_the_longest_messages_still_opens(server, live_orm):
+    from asgiref.sync import sync_to_async
 
-
-@pytest.mark.live  # a manage.py shell process writes the rows, as the shell or a script would
-async def test_live_a_room_of_the_longest_messages_still_opens(server, live_database):
     message_model()
-    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", STORE_THE_LONGEST], cwd=STEP_DIR,
-                          env={**os.environ, **live_database}, capture_output=True, text=True)
-    assert done.returncode == 0, (
-        f"`manage.py shell` could not store {HISTORY_LENGTH} messages of {MAX_MESSAGE_LENGTH} characters, the "
-        f"longest MAX_MESSAGE_LENGTH allows (chat/models.py):\n{done.stderr[-1500:]}"
-    )
+
+    def store_the_longest(alias):
+        from chat.models import Message
+
+        Message.objects.using(alias).bulk_create(
+            Message(room="heavy_live", author="someone", text=f"{n:02d}" + EMOJI * (MAX_MESSAGE_LENGTH - 2))
+            for n in range(HISTORY_LENGTH))
+
+    try:
+        await sync_to_async(live_orm)(store_the_longest)
+    except Exception as error:  # noqa: BLE001 - whichever the database or the model raises
+        pytest.fail(f"the database refused {HISTORY_LENGTH} messages of {MAX_MESSAGE_LENGTH} characters, the "
+                    f"longest MAX_MESSAGE_LENGTH allows (chat/models.py): {type(error).__name__}: {error}")
     async with ws_open(server, "/ws/chat/heavy_live/", hello=False) as bob:
         hello = await recv_json(bob, f"a newcomer to a room of {HISTORY_LENGTH} long messages should get its first "
                                      "frame: daphne closes with 1011 any socket whose consumer sends a frame over "
