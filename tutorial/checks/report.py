@@ -2,9 +2,9 @@
 (`make check`, `make watch`, `make hint`, and each of `make test`'s runs).
 
 It does four things:
-- orders the checks: the step's own first, in-process before live before browser, and
-  within a layer in the order of the step's tasks, its regression guards last; earlier
-  steps' checks after them;
+- orders the checks: the step's own task checks first, in-process before live before
+  browser, and within a layer in the order of the step's tasks; then the step's own
+  regression guards, in the same order; earlier steps' checks after them;
 - tells a hint from a crash: a failure whose message a check wrote (pytest.fail, or
   `assert ..., "message"`) is a hint; a bare `assert`, a KeyError, an ImportError is not;
 - with TUTORIAL_FAST set (the learner's commands, not `make test`), runs only the first
@@ -64,9 +64,9 @@ def pytest_collection_modifyitems(config, items):
         index, item = pair
         own = step_of(item) == STEP.number
         task = tasks.task_of(item.originalname) if own else None
-        # A step's own checks that are no task's (its regression guards) after its tasks': the
-        # checklist is whole as soon as each task has its verdict.
-        return (not own, LAYERS.index(layer(item)), task.number if task else len(tasks.tasks) + 1, index)
+        # A step's own checks that are no task's (its regression guards) after all its tasks',
+        # whatever their layer: the checklist is whole as soon as each task has its verdict.
+        return (not own, own and not task, LAYERS.index(layer(item)), task.number if task else 0, index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=order)]
     layers = os.environ.get("TUTORIAL_LAYERS")
