@@ -251,6 +251,7 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
     verdict.guards_waiting = split and bool(guards)
     with tempfile.TemporaryDirectory(prefix="tutorial-check-") as scratch:
         running = {}  # name -> [process, report path, lines read so far, log path]
+        in_process_done = Path(scratch) / "in-process-done"
 
         def launch(name, batch, layers, sibling=None, nice=0, patient=False):
             report, log = Path(scratch) / f"report-{name}.jsonl", Path(scratch) / f"pytest-{name}.log"
@@ -259,6 +260,9 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
                 process_env["TUTORIAL_LAYERS"] = layers
             if sibling:
                 process_env["TUTORIAL_SIBLING_REPORT"] = str(Path(scratch) / f"report-{sibling}.jsonl")
+            if name == "slow":
+                # Its Chromium starts once the in-process checks are done (tests/conftest.py, head_start).
+                process_env["TUTORIAL_BROWSER_AFTER"] = str(in_process_done)
             if patient:
                 # The guards run only once every task passes, so they should pass too: they get the
                 # checks' usual bounds (3 s in process), which a busy machine needs, and not the
@@ -311,6 +315,7 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
             failing = any(verdict.state(task) == "failed" for task in verdict.tasks)
             if split and over("quick") and verdict.own_done_at is None:
                 verdict.own_done_at = time.monotonic()
+                in_process_done.touch()
                 changed = True
             elif not split and changed:
                 _note_own_done(verdict)
