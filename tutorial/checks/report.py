@@ -1,7 +1,7 @@
 """A pytest plugin, loaded with `-p tutorial.checks.report` by every run of a step's checks
 (`make check`, `make watch`, `make hint`, and each of `make test`'s runs).
 
-It does four things:
+It does these things:
 - orders the checks: the step's own task checks first, in-process before live before
   browser, and within a layer in the order of the step's tasks; then the step's own
   regression guards, in the same order; earlier steps' checks after them;

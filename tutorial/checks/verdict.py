@@ -371,6 +371,7 @@ def _note_own_done(verdict):
         return
     quick = [r for r in verdict.records if r["step"] == verdict.step.number and r["layer"] == "in-process"]
     later = [r for r in verdict.records if r["step"] != verdict.step.number or r["layer"] != "in-process"]
-    # The in-process checks run first, so the first record of another kind (or the end) closes them.
+    # The in-process task checks run first (report.py orders them), so the first record of another
+    # kind (or the end) closes them; the step's in-process regression guards may still follow.
     if quick and (later or verdict.finished):
         verdict.own_done_at = time.monotonic()
