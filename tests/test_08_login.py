@@ -224,8 +224,8 @@ def quick_session_checks(monkeypatch):
     return bound
 
 
-def end_session(how, client):
-    """End the session of the test Client `client` (logged in as "alice") the way `how` says."""
+def end_session(how, client, name):
+    """End the session of the test Client `client` (logged in as `name`) the way `how` says."""
     import datetime
 
     from django.contrib.auth import get_user_model
@@ -234,13 +234,13 @@ def end_session(how, client):
 
     key = client.session.session_key
     if how == "password change":
-        # Django's own view, from alice's other browser: it logs out her other sessions, this one.
-        other = Client_logged_in_as("alice")
+        # Django's own view, from the user's other browser: it logs out their other sessions, this one.
+        other = Client_logged_in_as(name)
         answer = other.post("/accounts/password_change/", {
             "old_password": PASSWORD, "new_password1": "a-new-one-2026", "new_password2": "a-new-one-2026"})
         assert answer.status_code == 302, f"the password change page answered {answer.status_code}"
     elif how == "deactivation":
-        get_user_model().objects.filter(username="alice").update(is_active=False)
+        get_user_model().objects.filter(username=name).update(is_active=False)
     elif how == "session deleted":
         Session.objects.filter(session_key=key).delete()
     elif how == "session expired":
@@ -256,31 +256,39 @@ def Client_logged_in_as(name):  # noqa: N802 - reads as the Client it returns
     return client
 
 
-# The ways a session ends without a logout, as a failure message says them.
+# The ways a session ends without a logout, as a failure message says them, each with the user
+# whose session ends so in the check below.
 ENDINGS = {"password change": "a password change", "deactivation": "the account's deactivation",
            "session deleted": "the session's deletion", "session expired": "the session's expiry"}
+ENDERS = dict(zip(ENDINGS, ("alice", "anna", "amir", "aiko")))
 
 
-@pytest.mark.parametrize("how", list(ENDINGS))
 async def test_a_session_that_ends_without_a_logout_ends_its_sockets(connect, django_user_model,
-                                                                      quick_session_checks, how):
+                                                                      quick_session_checks):
     from asgiref.sync import sync_to_async
 
-    alice_client, alice = await sync_to_async(user_cookie)(django_user_model, "alice")
+    # Four users in a members' room, whose sessions end four ways at once, and bob, whose session
+    # stays good. Each end is seen by a check of the session: one wait serves all four.
+    sockets, clients = {}, {}
+    for how, name in ENDERS.items():
+        clients[how], cookie = await sync_to_async(user_cookie)(django_user_model, name)
+        sockets[how] = await connect("/ws/chat/members_x/", headers=[(b"cookie", cookie)])
     _, bob = await sync_to_async(user_cookie)(django_user_model, "bob")
-    listening = await connect("/ws/chat/members_x/", headers=[(b"cookie", alice)])
     bobs = await connect("/ws/chat/members_x/", headers=[(b"cookie", bob)])
     bob_opened = time.monotonic()
-    await sync_to_async(end_session)(how, alice_client)
-    await closed_with(listening, "session_ended",
-                      f"after {ENDINGS[how]}, alice's session no longer logs her in, and no signal says so: every "
-                      f"SESSION_CHECK_SECONDS (here made {CHECK_PERIOD} s: read it at each wait), a task started in "
-                      "connect() should ask "
-                      "django.contrib.auth.aget_user() about a fresh SessionStore(session_key), and if it is no "
-                      'longer alice, send {"type": "session.ended", ...} to the socket\'s own channel '
-                      "(chat/consumers.py, check_the_session)")
-    left = sorted(name for name, members in layer_groups().items() if listening.channel_name in members)
-    assert left == [], f"alice's ended socket is still in the groups {left}: session_ended() leaves them all"
+    for how, name in ENDERS.items():
+        await sync_to_async(end_session)(how, clients[how], name)
+    for how, name in ENDERS.items():
+        await closed_with(sockets[how], "session_ended",
+                          f"after {ENDINGS[how]}, {name}'s session no longer logs {name} in, and no signal says so: "
+                          f"every SESSION_CHECK_SECONDS (here made {CHECK_PERIOD} s: read it at each wait), a task "
+                          "started in connect() should ask "
+                          "django.contrib.auth.aget_user() about a fresh SessionStore(session_key), and if it is no "
+                          'longer the socket\'s user, send {"type": "session.ended", ...} to the socket\'s own '
+                          "channel (chat/consumers.py, check_the_session)")
+        left = sorted(group for group, members in layer_groups().items() if sockets[how].channel_name in members)
+        assert left == [], (f"{name}'s socket, ended by {ENDINGS[how]}, is still in the groups {left}: "
+                            "session_ended() leaves them all")
     # Three of bob's checks' time since his socket opened: his session is as good as ever, and
     # each check must say so.
     await asyncio.sleep(max(0, bob_opened + 3 * CHECK_PERIOD - time.monotonic()))
@@ -293,28 +301,26 @@ async def test_a_session_that_ends_without_a_logout_ends_its_sockets(connect, dj
     )
 
 
-@pytest.mark.parametrize("how", ["closed", "cancelled"])
-async def test_a_closed_socket_stops_checking_its_session(connect, django_user_model, quick_session_checks, how):
+async def test_a_closed_socket_stops_checking_its_session(connect, django_user_model, quick_session_checks):
     from asgiref.sync import sync_to_async
 
     _, alice = await sync_to_async(user_cookie)(django_user_model, "alice")
     before = asyncio.all_tasks()
-    socket = await connect("/ws/chat/lobby/", headers=[(b"cookie", alice)])
-    if how == "closed":
-        await socket.disconnect()
-    else:
-        # As daphne ends a consumer that outlives its connection, or one whose handler raised:
-        # disconnect() never runs.
-        socket.future.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await socket.future
+    closed = await connect("/ws/chat/lobby/", headers=[(b"cookie", alice)])
+    await closed.disconnect()
+    # As daphne ends a consumer that outlives its connection, or one whose handler raised:
+    # disconnect() never runs.
+    cancelled = await connect("/ws/chat/kitchen/", headers=[(b"cookie", alice)])
+    cancelled.future.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await cancelled.future
     await asyncio.sleep(3 * CHECK_PERIOD)  # a watcher left running would be awake by now
     running = [task for task in asyncio.all_tasks() - before if task is not asyncio.current_task()
                and not task.done()]
     assert running == [], (
-        f"after the consumer was {how}, {len(running)} task(s) it started still run ({running[0].get_coro()!r}): "
-        "the session check's task should end with its consumer, however it ends, e.g. "
-        "asyncio.current_task().add_done_callback(lambda _: watcher.cancel()) in connect(); disconnect() "
+        f"after one consumer was closed and another cancelled, {len(running)} task(s) they started still run "
+        f"({running[0].get_coro()!r}): the session check's task should end with its consumer, however it ends, "
+        "e.g. asyncio.current_task().add_done_callback(lambda _: watcher.cancel()) in connect(); disconnect() "
         "alone misses a consumer that is cancelled, and a check left running queries for a socket that is gone"
     )
 
