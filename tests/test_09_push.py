@@ -9,25 +9,11 @@ import asyncio
 import contextlib
 import io
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from asgiref.sync import sync_to_async
-from conftest import QUIET, STEP_DIR, TIMEOUT, frames_within, receive_json, recv_json, ws_open
+from conftest import QUIET, TIMEOUT, frames_within, receive_json, recv_json, ws_open
 from test_08_login import live_frames_within
-
-COMMAND_TIMEOUT = 30  # a cold Django start on a busy machine; the command itself takes well under 1 s
-
-
-def manage(*args, env=None):
-    """`python manage.py ...` in the step's folder, in a process of its own, as a learner types it."""
-    environment = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    environment.update(env or {})
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=STEP_DIR, env=environment,
-                          capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
-
 
 def answer(response):
     """A response in a few words: "302 to /somewhere/", "404"."""
@@ -187,11 +173,12 @@ def announce_status(*args):
     CommandError(..., returncode=N) is what manage.py turns into exit status N and one line."""
     from django.core.management import CommandError, call_command
 
+    out = io.StringIO()
     try:
-        call_command("announce", *args, stdout=io.StringIO())
+        call_command("announce", *args, stdout=out)
     except CommandError as error:
         return getattr(error, "returncode", 1), str(error)
-    return 0, ""
+    return 0, out.getvalue()
 
 
 def test_the_command_refuses_a_bad_room_and_the_in_memory_layer():
@@ -336,38 +323,41 @@ def test_a_hung_layer_holds_a_logout_for_two_seconds_at_most(settings, transacti
     )
 
 
+def save_a_message(live_orm, room, author, text):
+    """What `manage.py shell` beside the servers would do: save a Message in their database. This
+    process does it itself, another process than the servers' as a shell is, with the layer that
+    its settings give it (the checks' own: in-memory unless layer_at() moved it)."""
+    from chat.models import Message
+
+    live_orm(lambda alias: Message.objects.using(alias).create(room=room, author=author, text=text))
+
+
 @pytest.mark.regression("the lesson behind exit 3: on the in-memory layer no other process reaches a socket, "
                         "with or without the push")
-async def test_on_the_in_memory_layer_a_shell_reaches_nobody(server, live_database):
+async def test_on_the_in_memory_layer_a_shell_reaches_nobody(server, live_orm):
     async with ws_open(server, "/ws/chat/lonely/") as listener:
-        shell = await asyncio.to_thread(
-            manage, "shell", "-c",
-            "from chat.models import Message; Message.objects.create(room='lonely', author='shell', text='hi')",
-            env=live_database)
+        await asyncio.to_thread(save_a_message, live_orm, "lonely", "shell", "hi")
         heard = await live_frames_within(listener)
-    assert shell.returncode == 0, f"the shell could not save a Message: {shell.stderr[-1500:]}"
-    # The lesson, not a wish: the shell's process has a layer of its own, with nobody in the group.
+    # The lesson, not a wish: this process has a layer of its own, with nobody in the group.
     assert heard == [], (
         f"the server's socket heard {heard} from another process on the in-memory layer, which should be "
         "impossible: is REDIS_URL set in the checks' environment?"
     )
 
 
-async def test_with_redis_the_command_and_the_shell_reach_both_processes(two_on_redis, redis_server, live_database):
-    env = {**live_database, "REDIS_URL": redis_server.url}
+async def test_with_redis_the_command_and_the_shell_reach_both_processes(two_on_redis, redis_server, live_orm,
+                                                                         settings):
+    # This process plays the command's and the shell's part: another process than either server,
+    # on the same Redis, as REDIS_URL=... python manage.py announce (or shell) would be.
+    layer_at(settings, redis_server.url)
     async with ws_open(two_on_redis[0], "/ws/chat/everyone/") as first, \
             ws_open(two_on_redis[1], "/ws/chat/everyone/") as second:
-        # Two processes of their own, side by side: a command, and a shell that saves a Message.
-        command, shell = await asyncio.gather(
-            asyncio.to_thread(manage, "announce", "everyone", "server restarts at noon", env=env),
-            asyncio.to_thread(
-                manage, "shell", "-c",
-                "from chat.models import Message; Message.objects.create(room='everyone', author='shell', text='saved')",
-                env=env))
-        assert command.returncode == 0 and "sent to chat_everyone" in command.stdout, (
-            f"with REDIS_URL set the command should send and say so:\n{command.stdout}{command.stderr[-1500:]}"
+        status, said = await asyncio.to_thread(announce_status, "everyone", "server restarts at noon")
+        assert status == 0 and "sent to chat_everyone" in said, (
+            f"with REDIS_URL set the command should send, say so (\"sent to chat_everyone\") and exit 0: it "
+            f"exited {status} and said {said!r}"
         )
-        assert shell.returncode == 0, shell.stderr[-1500:]
+        await asyncio.to_thread(save_a_message, live_orm, "everyone", "shell", "saved")
         for name, ws in (("first", first), ("second", second)):
             frames = [await recv_json(ws, f"the {name} process's socket should hear the command's announcement and "
                                           "a Message saved in a shell: the command, the shell and both servers "
