@@ -303,10 +303,18 @@ class Server(serve.Server):
         assert self.running, "the server process died:\n" + log[-3000:]
 
 
-def start_live(how, log_path, env, args=()):
-    """Serve the step as `how` (runserver or daphne, core/serve.py) and wait until it listens."""
+def start_live(how, log_path, env, args=(), wait=True):
+    """Serve the step as `how` (runserver or daphne, core/serve.py) and wait until it listens
+    (wait=False: don't, and wait_live() for it)."""
+    server = serve.start(STEP_DIR, how, env=env, log_path=log_path, args=args, server_class=Server, wait=0)
+    if wait:
+        wait_live(server, how)
+    return server
+
+
+def wait_live(server, how):
     try:
-        return serve.start(STEP_DIR, how, env=env, log_path=log_path, args=args, server_class=Server)
+        serve.wait_until_serving(server, how, 30)
     except serve.NotServing as error:
         pytest.fail(f"the server did not start: {error}")
 
@@ -381,13 +389,11 @@ def migrated_copy():
     return folder / f"{digest.hexdigest()[:32]}.sqlite3"
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory, live_database):
-    """The step served by `manage.py runserver` on a free loopback port, as `make run` serves it.
+_starting_server = []  # the runserver that head_start began, until `server` takes it
 
-    From step 01 on, daphne's place at the top of INSTALLED_APPS makes this
-    daphne's runserver; in step 00 it is Django's own, which speaks HTTP only.
-    """
+
+def start_runserver(tmp_path_factory, live_database):
+    """`manage.py runserver` of the step on a free loopback port, not yet waited for (wait_live)."""
     from django.conf import settings
 
     log_path = tmp_path_factory.mktemp("server") / "runserver.log"
@@ -396,7 +402,19 @@ def server(tmp_path_factory, live_database):
     # machine's limit, not the step's: the checks' own bounds decide instead. Only daphne's
     # runserver knows the option; Django's own (step 00, or "daphne" not yet installed) does not.
     args = ["--websocket_handshake_timeout", str(HANDSHAKE_SECONDS)] if "daphne" in settings.INSTALLED_APPS else []
-    live = start_live("runserver", log_path, {**os.environ, "PYTHONUNBUFFERED": "1", **live_database}, args)
+    return start_live("runserver", log_path, {**os.environ, "PYTHONUNBUFFERED": "1", **live_database}, args,
+                      wait=False)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, live_database):
+    """The step served by `manage.py runserver` on a free loopback port, as `make run` serves it.
+
+    From step 01 on, daphne's place at the top of INSTALLED_APPS makes this
+    daphne's runserver; in step 00 it is Django's own, which speaks HTTP only.
+    """
+    live = _starting_server.pop() if _starting_server else start_runserver(tmp_path_factory, live_database)
+    wait_live(live, "runserver")
     yield live
     live.stop()
 
@@ -561,8 +579,8 @@ _starting_browser = []  # the Future of the Chromium that head_start began, unti
 
 @pytest.fixture(autouse=True, scope="session")
 def head_start(request, tmp_path_factory):
-    """Start Chromium in the background as the session begins, when a check of it will need
-    one: its second of start-up then overlaps the checks that run before the first page."""
+    """Start Chromium and the step's runserver in the background as the session begins, when a
+    check of it will need them: their seconds of start-up then overlap the checks before theirs."""
     wanted = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
     pool = None
     # Where a learner waits, the step's in-process checks run in a process beside this one, and
@@ -579,10 +597,20 @@ def head_start(request, tmp_path_factory):
     if wanted & {"browser", "open_page"} and not browser_missing():
         pool = concurrent.futures.ThreadPoolExecutor(1)
         _starting_browser.append(pool.submit(start, tmp_path_factory.mktemp("chromium")))
+    # The session's runserver too: its second of imports overlaps the checks before its first.
+    if "server" in wanted:
+        try:
+            database = request.getfixturevalue("live_database")
+        except (Exception, pytest.fail.Exception):
+            pass  # no tables: the checks that need the server fail on it, with its hint
+        else:
+            _starting_server.append(start_runserver(tmp_path_factory, database))
     yield
     if _starting_browser:  # started, and no check took it (they were skipped): stop it all the same
         with contextlib.suppress(Exception):
             _starting_browser.pop().result().quit()
+    if _starting_server:
+        _starting_server.pop().stop()
     if pool:
         pool.shutdown()
 
@@ -741,22 +769,27 @@ def open_page(browser, server, spare_windows):
 def start_server(tmp_path_factory, live_database):
     """`start_server(REDIS_URL=url)` serves the step with `daphne mysite.asgi:application`
     in a process of its own, on a free loopback port; all are stopped when the session ends.
+    `start_server(2, ...)` starts two such at once, and returns both.
 
     Keyword arguments set environment variables for that process (None unsets one),
     so that two of them can share a Redis, or each keep its own in-memory layer.
     """
     started = []
 
-    def _start(**env):
+    def _start(count=None, **env):
+        """One server; or, with `count`, a list of that many, started side by side."""
         environment = {**os.environ, "PYTHONUNBUFFERED": "1", **live_database}
         for name, value in env.items():
             if value is None:
                 environment.pop(name, None)
             else:
                 environment[name] = value
-        live = start_live("daphne", tmp_path_factory.mktemp("daphne") / "daphne.log", environment)
-        started.append(live)
-        return live
+        servers = [start_live("daphne", tmp_path_factory.mktemp("daphne") / "daphne.log", environment, wait=False)
+                   for _ in range(count or 1)]
+        started.extend(servers)
+        for live in servers:
+            wait_live(live, "daphne")
+        return servers if count else servers[0]
 
     yield _start
     for live in started:
@@ -788,7 +821,7 @@ def redis_server():
 def two_on_redis(redis_server, start_server):
     """Two daphne processes of the step on one Redis (and, from step 07, one SQLite file, sessions
     included), as two machines behind a load balancer would be."""
-    return start_server(REDIS_URL=redis_server.url), start_server(REDIS_URL=redis_server.url)
+    return tuple(start_server(2, REDIS_URL=redis_server.url))
 
 
 async def chat_burst(room, senders, each):

@@ -99,7 +99,7 @@ async def test_in_process_the_room_goes_through_redis(redis_layer, connect):
 @pytest.fixture(scope="module")
 def two_on_memory(start_server):
     """Two daphne processes of the step without REDIS_URL: each has an in-memory layer of its own."""
-    return start_server(REDIS_URL=None), start_server(REDIS_URL=None)
+    return tuple(start_server(2, REDIS_URL=None))
 
 
 @pytest.mark.regression("it shows the limit step 06 lifts: an in-memory layer per process")

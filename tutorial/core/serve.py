@@ -119,10 +119,18 @@ def start(folder, how="runserver", port=None, env=None, log_path=None, backlog=N
                                    env=env if env is not None else environment(),
                                    stdout=log, stderr=subprocess.STDOUT, preexec_fn=dies_with_parent)
     server = server_class(folder, port, process, log_path)
-    if wait and not wait_for_port(port, process, timeout=wait):
+    if wait:
+        wait_until_serving(server, how, wait)
+    return server
+
+
+def wait_until_serving(server, how, wait):
+    """Wait until `server` (start()ed with wait=0) accepts connections; past `wait` seconds, or
+    when it dies first, stop it and raise NotServing with its log. Servers started with wait=0
+    and then waited for one by one start side by side: each spends its second of imports at once."""
+    if not wait_for_port(server.port, server.process, timeout=wait):
         server.stop()
         said = server.log().strip()
-        raise NotServing(f"{how} did not start in {folder} within {wait} s"
+        raise NotServing(f"{how} did not start in {server.folder} within {wait} s"
                          + (f"; its console:\n{said[-3000:]}" if said else ""), server)
-    return server
 
