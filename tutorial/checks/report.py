@@ -185,13 +185,17 @@ def pytest_runtest_logreport(report):
         result[:3] = ["skipped", True, reason.removeprefix("Skipped: ")]
 
 
-def write(nodeid, outcome, hint, message, seconds):
+def write(nodeid, outcome, hint, message, seconds, last=False):
     path = os.environ.get("TUTORIAL_REPORT")
     if path:
         # "ended": when, by the wall clock, so that a reader can tell when the last check of a
         # kind was done (the in-process verdict), not only when it read the line.
         line = {"id": nodeid, **_checks.get(nodeid, {}), "outcome": outcome, "hint": hint,
                 "message": message, "seconds": round(seconds, 3), "ended": round(time.time(), 3)}
+        if last:
+            # No check of this process follows: its verdict is whole, while pytest still tears
+            # the session down (a test database, servers, a browser) and Python exits.
+            line["last"] = True
         with open(path, "a") as report:
             report.write(json.dumps(line) + "\n")
 
@@ -202,7 +206,7 @@ def pytest_runtest_teardown(item, nextitem):
         # The last check's teardown also stops the session's servers and browser, a second or
         # more: report its result now, and again after only if its teardown fails.
         _written_early[item.nodeid] = list(_results[item.nodeid])
-        write(item.nodeid, *_results[item.nodeid])
+        write(item.nodeid, *_results[item.nodeid], last=True)
     yield
 
 
@@ -210,4 +214,4 @@ def pytest_runtest_logfinish(nodeid, location):
     result = _results.pop(nodeid, ["passed", True, "", 0.0])
     early = _written_early.pop(nodeid, None)
     if early is None or early[:3] != result[:3]:
-        write(nodeid, *result)
+        write(nodeid, *result, last=early is not None)
