@@ -316,8 +316,9 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
                     if any(record.get("last") for record in fresh):
                         reported.add(name)
             failing = any(verdict.state(task) == "failed" for task in verdict.tasks)
-            # The in-process verdict is whole once its last check has reported: the learner need
-            # not wait for its process to tear the test database down and exit (half a second).
+            # The in-process checks are all reported once their last one has: the browser (waiting
+            # for in_process_done) may start then, not half a second later, when their process has
+            # torn the test database down and exited.
             if split and (over("quick") or "quick" in reported) and verdict.own_done_at is None:
                 verdict.own_done_at = time.monotonic()
                 in_process_done.touch()
