@@ -200,8 +200,8 @@ async def test_one_clients_flood_reaches_the_room_only_up_to_its_budget(server, 
             while True:
                 # The frames the flooder was told went out come first; then a short quiet, in
                 # which any frame more would be one that its too_fast answer said was dropped.
-                quiet = 0.2 if delivered >= answers["message"] else 1
-                json.loads(await asyncio.wait_for(member.recv(), quiet))
+                bound = 0.2 if delivered >= answers["message"] else 1
+                json.loads(await asyncio.wait_for(member.recv(), bound))
                 delivered += 1
     assert sum(answers.values()) == flood, f"every frame of the flood gets an answer: {answers}"
     most = 30 + 10 * (seconds + 1)  # FrameBudget's burst, plus what it refills meanwhile
