@@ -595,6 +595,14 @@ def head_start(request, tmp_path_factory):
         return start_browser(folder)
 
     if wanted & {"browser", "open_page"} and not browser_missing():
+        # Selenium imports its modules lazily, as the driver first needs them: import them here,
+        # so that the thread imports nothing. An import there changes sys.modules while this
+        # thread may be going through it: once, under load 12, a check's set-up failed with
+        # "dictionary changed size during iteration" while Chromium started, most likely so.
+        import selenium.webdriver.common.driver_finder  # noqa: F401
+        import selenium.webdriver.common.selenium_manager  # noqa: F401
+        from selenium.webdriver import Chrome, ChromeOptions, ChromeService  # noqa: F401
+
         pool = concurrent.futures.ThreadPoolExecutor(1)
         _starting_browser.append(pool.submit(start, tmp_path_factory.mktemp("chromium")))
     # The session's runserver too: its second of imports overlaps the checks before its first.
