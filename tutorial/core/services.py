@@ -1,10 +1,14 @@
-"""The one outside service a step needs: a redis-server on loopback, for step 06.
+"""The outside services a step needs, each a scratch server of our own on loopback: a
+redis-server for step 06 on, and for a production set-up a PostgreSQL cluster.
 
-`make run STEP=06`, the checks and the benchmark each start their own on a
-free port, keep nothing on disk, and stop it when they are done.
+`make run STEP=06`, the checks and the benchmark each start their own on a free port, keep
+nothing on disk once it stops, and stop it when they are done.
 """
 
+import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -16,6 +20,10 @@ from .wire import dies_with_parent, free_port, stop
 HOW_TO_GET_REDIS = (
     "install Debian's redis-server (sudo apt-get install redis-server), "
     "or set REDIS_URL=redis://HOST:PORT/0 to use a Redis you already run"
+)
+HOW_TO_GET_POSTGRES = (
+    "install Debian's postgresql (sudo apt-get install postgresql): its server programs, initdb "
+    "and postgres, go to /usr/lib/postgresql/<major>/bin"
 )
 
 
@@ -38,21 +46,23 @@ class Service:
 
     def failed(self, what):
         """Stop, and return the error to raise: `what` did not happen, and what the service said."""
-        said = self.log()
+        said = self.log().strip()
         self.stop()
-        return RuntimeError(f"{what}:\n{said}")
+        return RuntimeError(f"{what}" + (f"; its log:\n{said}" if said else ""))
 
 
 def wait_until(answer, service, what, timeout):
-    """Call answer() until it returns something true, and return that. Past `timeout` seconds, or
-    once the service's process has died, raise service.failed(what)."""
+    """Call answer() until it returns something true, and return that. Once the service's process
+    has died, or past `timeout` seconds, raise service.failed(what), saying which."""
     deadline = time.monotonic() + timeout
     while True:
         found = answer()
         if found:
             return found
-        if service.process.poll() is not None or time.monotonic() > deadline:
-            raise service.failed(what)
+        if service.process.poll() is not None:
+            raise service.failed(f"{what}: it exited with code {service.process.returncode}")
+        if time.monotonic() > deadline:
+            raise service.failed(f"{what} within {timeout} s")
         time.sleep(0.05)
 
 
@@ -102,3 +112,104 @@ def start_redis(timeout=10):
 
     wait_until(pong, redis, f"redis-server did not start on port {port}", timeout)
     return redis
+
+
+class Postgres(Service):
+    """A PostgreSQL cluster of our own: `url` to hand to dj-database-url or psycopg, `stop()` when done."""
+
+    def __init__(self, port, process, folder, log_path):
+        super().__init__(process, folder, log_path)
+        self.port = port
+        # No password: the cluster trusts whoever reaches it, and only loopback can (start_postgres()).
+        self.url = f"postgres://{APP}@127.0.0.1:{port}/{APP}"
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            # SIGINT is PostgreSQL's "fast" shutdown, which ends the sessions still open. SIGTERM,
+            # which stop() sends next, asks for a "smart" one, which waits for every client to hang
+            # up; the server ignores it once a fast one is under way.
+            self.process.send_signal(signal.SIGINT)
+        super().stop()
+
+
+# The app's role and database: what a step's DATABASE_URL names.
+APP = "tutorial"
+
+
+def postgres_binaries():
+    """The folder of PostgreSQL's initdb and postgres, or None. Debian keeps them off PATH, in a
+    folder per major version, since several may be installed side by side: the newest is used."""
+    found = [path.parent for path in Path("/usr/lib/postgresql").glob("*/bin/initdb")
+             if path.parent.parent.name.isdigit()]
+    if found:
+        return max(found, key=lambda folder: int(folder.parent.name))
+    on_path = shutil.which("initdb")
+    return Path(on_path).resolve().parent if on_path else None
+
+
+def postgres_user():
+    """Popen's arguments that run PostgreSQL's programs as the right user: as ourselves, or as
+    root, as the postgres system user, since initdb and postgres refuse to run as root (a hole in
+    the server would give its finder the whole machine)."""
+    if os.geteuid() != 0:
+        return {}
+    try:
+        user = pwd.getpwnam("postgres")
+    except KeyError:
+        raise RuntimeError(f"running as root, and no postgres user to run PostgreSQL as: {HOW_TO_GET_POSTGRES}") \
+            from None
+    # extra_groups=[]: none of root's groups either.
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def start_postgres(timeout=30):
+    """Make a cluster in a temporary folder, start it on a free loopback port, and wait until it
+    lets us in; then make the app's role and database (both named APP)."""
+    import psycopg
+
+    binaries = postgres_binaries()
+    if not binaries:
+        raise RuntimeError(f"no PostgreSQL server programs: {HOW_TO_GET_POSTGRES}")
+    as_user = postgres_user()
+    port = free_port()
+    folder = tempfile.TemporaryDirectory(prefix="tutorial-postgres-")
+    if as_user:
+        # initdb wants a data folder its user owns, and makes it inside this one.
+        os.chown(folder.name, as_user["user"], as_user["group"])
+    data = f"{folder.name}/data"
+    log_path = f"{folder.name}/postgres.log"
+    postgres = Postgres(port, None, folder, log_path)
+    run = {"cwd": folder.name, "preexec_fn": dies_with_parent, **as_user}
+    try:
+        # --auth=trust: any role may log in without a password; the server listens only on loopback
+        # and in this folder. --no-sync: a scratch cluster need not survive a power cut. UTF-8 and
+        # the C locale: the same cluster whatever the shell's locale is.
+        made = subprocess.run([binaries / "initdb", "--pgdata", data, "--username", "postgres", "--auth=trust",
+                               "--no-sync", "--encoding=UTF8", "--locale=C"], timeout=timeout,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **run)
+    except subprocess.TimeoutExpired:
+        raise postgres.failed(f"initdb did not make a cluster within {timeout} s") from None
+    if made.returncode != 0:
+        raise postgres.failed(f"initdb could not make a cluster (exit code {made.returncode}):\n{made.stdout}")
+    with open(log_path, "w") as log:
+        # postgres itself, not pg_ctl: pg_ctl would start it in the background and return, so it
+        # would not die with us. fsync=off, for speed: again, nothing here needs to survive a crash.
+        # The unix socket goes in our folder, where the postgres user may write (Debian's default,
+        # /var/run/postgresql, may not be there).
+        postgres.process = subprocess.Popen(
+            [binaries / "postgres", "-D", data, "-p", str(port), "-c", "listen_addresses=127.0.0.1",
+             "-c", f"unix_socket_directories={folder.name}", "-c", "fsync=off"],
+            stdout=log, stderr=subprocess.STDOUT, **run)
+
+    def superuser():
+        try:
+            return psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                                   autocommit=True, connect_timeout=2)
+        except psycopg.OperationalError:  # refused, or "the database system is starting up"
+            return None
+
+    with wait_until(superuser, postgres, f"postgres did not let us in on port {port}", timeout) as connection:
+        # CREATEDB: Django's test runner makes a test_ database beside the app's, and drops it after.
+        connection.execute(f"CREATE ROLE {APP} LOGIN CREATEDB")
+        connection.execute(f"CREATE DATABASE {APP} OWNER {APP}")
+    return postgres
