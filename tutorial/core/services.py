@@ -1,5 +1,6 @@
 """The outside services a step needs, each a scratch server of our own on loopback: a
-redis-server for step 06 on, and for a production set-up a PostgreSQL cluster.
+redis-server for step 06 on, and for a production set-up a PostgreSQL cluster and nginx, with
+TLS on certificates from a test certificate authority.
 
 `make run STEP=06`, the checks and the benchmark each start their own on a free port, keep
 nothing on disk once it stops, and stop it when they are done.
@@ -15,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .wire import dies_with_parent, free_port, stop
+from .wire import dies_with_parent, free_port, stop, wait_for_port
 
 HOW_TO_GET_REDIS = (
     "install Debian's redis-server (sudo apt-get install redis-server), "
@@ -25,6 +26,7 @@ HOW_TO_GET_POSTGRES = (
     "install Debian's postgresql (sudo apt-get install postgresql): its server programs, initdb "
     "and postgres, go to /usr/lib/postgresql/<major>/bin"
 )
+HOW_TO_GET_NGINX = "install Debian's nginx (sudo apt-get install nginx)"
 
 
 class Service:
@@ -213,3 +215,82 @@ def start_postgres(timeout=30):
         connection.execute(f"CREATE ROLE {APP} LOGIN CREATEDB")
         connection.execute(f"CREATE DATABASE {APP} OWNER {APP}")
     return postgres
+
+
+def make_test_ca(folder):
+    """A certificate authority for the checks alone, made afresh each time, so that no key is ever
+    committed. Writes its certificate to `folder`/ca.pem, for a client to trust (and nothing else),
+    and a certificate it signed for 127.0.0.1 and localhost, with its key, to `folder`/server.pem,
+    for nginx. Returns the two paths."""
+    import trustme
+
+    folder = Path(folder)
+    authority = trustme.CA()
+    server = authority.issue_cert("127.0.0.1", "localhost")
+    authority.cert_pem.write_to_path(folder / "ca.pem")
+    # Key and certificate in one file: nginx's ssl_certificate and ssl_certificate_key may both name it.
+    server.private_key_and_cert_chain_pem.write_to_path(folder / "server.pem")
+    (folder / "server.pem").chmod(0o600)  # a private key: for its owner's eyes only
+    return folder / "ca.pem", folder / "server.pem"
+
+
+class Nginx(Service):
+    """nginx of our own: `port`, `log()` (its error log, which is its console), `stop()`."""
+
+    def __init__(self, port, process, folder, log_path):
+        super().__init__(process, folder, log_path)
+        self.port = port
+
+
+def nginx_binary():
+    # Debian puts it in /usr/sbin, which a user's PATH may leave out.
+    return shutil.which("nginx", path=f"{os.environ.get('PATH', '')}{os.pathsep}/usr/sbin")
+
+
+# What every nginx of ours needs around the caller's servers: nginx's built-in paths (/run/nginx.pid,
+# /var/lib/nginx/...) are root's, so the pid file, the logs and the folders where it buffers
+# request and response bodies go in our folder instead.
+# daemon off: it stays our child process. master_process off: one process that does everything,
+# with no workers. A master's workers outlive a master killed with SIGKILL, still serving its port,
+# whereas this one process dies with us (dies_with_parent). nginx's docs keep this mode for
+# development, which a check is. With no workers there is no switch to `user nobody` when we are
+# root, either, so our folder need not be opened to nobody.
+NGINX_CONF = """\
+daemon off;
+master_process off;
+pid {folder}/nginx.pid;
+error_log stderr notice;
+events {{
+    worker_connections 512;
+}}
+http {{
+    access_log {folder}/access.log;
+    client_body_temp_path {folder}/client_body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+{servers}
+}}
+"""
+
+
+def start_nginx(servers, port, timeout=10):
+    """Start nginx with `servers` (the text of its http block: upstream and server blocks), and
+    wait until it accepts connections on the loopback `port`, which one of them listens on."""
+    binary = nginx_binary()
+    if not binary:
+        raise RuntimeError(f"no nginx: {HOW_TO_GET_NGINX}")
+    folder = tempfile.TemporaryDirectory(prefix="tutorial-nginx-")
+    config = Path(folder.name) / "nginx.conf"
+    config.write_text(NGINX_CONF.format(folder=folder.name, servers=servers))
+    # error_log stderr: its errors, from the first (a config it cannot read) on, reach this one file.
+    log_path = f"{folder.name}/error.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([binary, "-p", folder.name, "-c", str(config)], stdout=log,
+                                   stderr=subprocess.STDOUT, preexec_fn=dies_with_parent)
+    nginx = Nginx(port, process, folder, log_path)
+    # wait_for_port(timeout=0): one try a call; wait_until() does the waiting and says why it stopped.
+    wait_until(lambda: wait_for_port(port, process, timeout=0), nginx, f"nginx did not listen on port {port}",
+               timeout)
+    return nginx
