@@ -1,0 +1,176 @@
+"""The services a production set-up stands on, started for real by tutorial/core/services.py: a
+PostgreSQL cluster of our own, and nginx with TLS, on a test certificate authority's certificate,
+in front of a real daphne serving step 10.
+
+Run by `make test` with the repository checks. A service that is not installed skips its checks,
+saying how to get it, unless TUTORIAL_REQUIRE_POSTGRES or TUTORIAL_REQUIRE_NGINX says that they
+must run (CI sets both).
+"""
+
+import asyncio
+import http.cookiejar
+import json
+import os
+import re
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from conftest import LIVE_TIMEOUT, recv_json
+from tutorial.core import serve, services
+from tutorial.core.steps import find
+from tutorial.core.wire import free_port, port_in_use
+
+
+def need(found, what, how_to, variable):
+    """Skip for want of `what`, saying how to get it; fail instead where $`variable` is set."""
+    if found:
+        return
+    reason = f"no {what}: {how_to}"
+    if os.environ.get(variable):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres():
+    need(services.postgres_binaries(), "PostgreSQL", services.HOW_TO_GET_POSTGRES, "TUTORIAL_REQUIRE_POSTGRES")
+    cluster = services.start_postgres()
+    yield cluster
+    cluster.stop()  # a second stop() after the check's own does nothing
+
+
+def test_postgres_is_a_scratch_cluster_that_keeps_nothing(postgres):
+    import dj_database_url
+    import psycopg
+
+    assert dj_database_url.parse(postgres.url)["ENGINE"] == "django.db.backends.postgresql", (
+        f"dj-database-url should read {postgres.url} as a PostgreSQL database")
+    with psycopg.connect(postgres.url, connect_timeout=LIVE_TIMEOUT) as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,), "SELECT 1 should answer 1"
+        connection.execute("CREATE TABLE message (id serial PRIMARY KEY, text text NOT NULL)")
+        connection.execute("INSERT INTO message (text) VALUES ('hi')")
+        assert connection.execute("SELECT text FROM message").fetchall() == [("hi",)], (
+            "the app's role should write and read a table of its own database")
+    # Django's test runner makes a test_ database beside the app's: the role may.
+    with psycopg.connect(postgres.url, connect_timeout=LIVE_TIMEOUT, autocommit=True) as connection:
+        connection.execute("CREATE DATABASE test_tutorial")
+    postgres.stop()
+    assert not postgres.folder.exists(), f"stop() should remove the cluster's folder, {postgres.folder}"
+    assert not port_in_use(postgres.port), f"nothing should listen on port {postgres.port} after stop()"
+
+
+# nginx as a production site puts it in front of daphne. The same headers go with every request,
+# set in one place: a location that sets any proxy_set_header of its own drops all of these.
+# Host with its port and the scheme the browser used: Django compares a form's Origin with
+# them (CSRF), and without the port or with "http" it refuses the login form. daphne reads
+# X-Forwarded-Proto (and -For) with --proxy-headers. Upgrade and Connection: without them
+# nginx passes a WebSocket handshake on as a plain GET (Django answers 404); `map` sends
+# "Connection: upgrade" only with an Upgrade header, and "close" otherwise, as a proxy should.
+PROXY = """
+    map $http_upgrade $connection_upgrade {
+        default upgrade;
+        "" close;
+    }
+    server {
+        listen 127.0.0.1:PORT ssl;
+        ssl_certificate PEM;
+        ssl_certificate_key PEM;
+        location / {
+            proxy_pass http://127.0.0.1:DAPHNE;
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+        }
+    }
+"""
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    """Step 10 served by daphne, behind nginx on https://127.0.0.1:<port>: (nginx, the test CA's certificate)."""
+    need(services.nginx_binary(), "nginx", services.HOW_TO_GET_NGINX, "TUTORIAL_REQUIRE_NGINX")
+    folder = tmp_path_factory.mktemp("proxied")
+    ca, pem = services.make_test_ca(folder)
+    step = find("10").folder
+    env = serve.environment(SQLITE_PATH=folder / "db.sqlite3")
+    done = serve.migrate(step, env)
+    assert done.returncode == 0, f"manage.py migrate should make step 10's tables:\n{done.stdout}{done.stderr}"
+    daphne = serve.start(step, "daphne", env=env, log_path=folder / "daphne.log", args=["--proxy-headers"])
+    port = free_port()
+    config = PROXY.replace("PORT", str(port)).replace("PEM", str(pem)).replace("DAPHNE", str(daphne.port))
+    try:
+        nginx = services.start_nginx(config, port)
+    except RuntimeError:
+        daphne.stop()
+        raise
+    yield nginx, ca
+    nginx.stop()
+    daphne.stop()
+
+
+def trusting(ca):
+    """A client's TLS context that trusts the test CA and nothing else."""
+    return ssl.create_default_context(cafile=str(ca))
+
+
+def test_nginx_serves_the_step_over_https_to_whoever_trusts_the_test_ca(proxied):
+    nginx, ca = proxied
+    url = f"https://127.0.0.1:{nginx.port}/chat/"
+    with urllib.request.urlopen(url, context=trusting(ca), timeout=LIVE_TIMEOUT) as page:
+        assert page.status == 200, f"GET {url} through nginx should answer 200, not {page.status}"
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        # The machine's own trusted CAs never signed it: the certificate is the test CA's.
+        urllib.request.urlopen(url, context=ssl.create_default_context(), timeout=LIVE_TIMEOUT)
+
+
+def test_a_login_form_through_nginx_passes_the_csrf_origin_check(proxied):
+    """Django's CSRF check compares the form's Origin with the scheme and host it was asked for:
+    what reaches it through nginx must be https://127.0.0.1:<port>, the browser's own."""
+    nginx, ca = proxied
+    origin = f"https://127.0.0.1:{nginx.port}"
+    browser = urllib.request.build_opener(urllib.request.HTTPSHandler(context=trusting(ca)),
+                                          urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with browser.open(f"{origin}/accounts/login/", timeout=LIVE_TIMEOUT) as page:
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.read().decode())
+    assert token, "the login page should carry a CSRF token"
+    form = urllib.parse.urlencode({"csrfmiddlewaretoken": token[1], "username": "nobody", "password": "wrong"})
+    try:
+        with browser.open(urllib.request.Request(f"{origin}/accounts/login/", data=form.encode(),
+                                                 headers={"Origin": origin}), timeout=LIVE_TIMEOUT) as page:
+            answer = page.read().decode()
+    except urllib.error.HTTPError as refused:
+        pytest.fail(f"the login form through nginx was refused with {refused.code}: {refused.read().decode()[:500]}")
+    assert "do not match" in answer, "a wrong password should get the login page back, saying so"
+
+
+async def test_a_wss_connection_through_nginx_reaches_the_consumer(proxied):
+    import websockets
+
+    nginx, ca = proxied
+    try:
+        ws = await websockets.connect(f"wss://127.0.0.1:{nginx.port}/ws/chat/lobby/", ssl=trusting(ca),
+                                      origin=f"https://127.0.0.1:{nginx.port}", open_timeout=LIVE_TIMEOUT)
+    except websockets.InvalidStatus as refused:
+        pytest.fail(f"the handshake through nginx was answered with {refused.response.status_code}, not 101: "
+                    "nginx should pass it on with its Upgrade header and Connection: upgrade")
+    async with ws:
+        await recv_json(ws, 'connect() should first send {"user": ..., "channel_name": ..., "history": [...]}')
+        await ws.send(json.dumps({"message": "hi"}))
+        heard = []
+
+        async def until_the_echo():
+            while not heard or heard[-1].get("message") != "hi":
+                heard.append(json.loads(await ws.recv()))
+
+        try:
+            await asyncio.wait_for(until_the_echo(), LIVE_TIMEOUT)
+        except asyncio.TimeoutError:
+            pytest.fail(f'the room should send {{"message": "hi", ...}} back through nginx within {LIVE_TIMEOUT} s; '
+                        f"it sent {heard}")
