@@ -175,53 +175,71 @@ def test_every_make_target_named_exists():
         f"make {name}, named in {', '.join(where)}" for name, where in missing.items())
 
 
+# A starter starts servers, prints the pids of their processes and of those processes' children
+# (postgres's own), and waits to be killed. STARTS: what each starts, the function of
+# tutorial/core/services.py that finds the program it needs, and how to get that program.
 STARTER = """
 import sys, time
 from tutorial.core import serve, services
 from tutorial.core.steps import find
-redis = services.start_redis()
-server = serve.start(find("01").folder, "daphne")
-print(redis.process.pid, server.pid, flush=True)
+from tutorial.core.wire import free_port
+
+def family(pid):
+    return [pid, *open(f"/proc/{pid}/task/{pid}/children").read().split()]
+
+START
+print(*[pid for process in started for pid in family(process.pid)], flush=True)
 time.sleep(60)
 """
+STARTS = {
+    "redis-server and daphne": ("redis_binary", "HOW_TO_GET_REDIS", """
+started = [services.start_redis().process, serve.start(find("01").folder, "daphne").process]"""),
+    "postgres": ("postgres_binaries", "HOW_TO_GET_POSTGRES", "started = [services.start_postgres().process]"),
+    "nginx": ("nginx_binary", "HOW_TO_GET_NGINX", """
+port = free_port()
+started = [services.start_nginx("server { listen 127.0.0.1:%d; }" % port, port).process]"""),
+}
 
 
-def test_a_server_dies_with_the_process_that_started_it():
-    """A check killed in the middle (kill -9, as a hung run gets) leaves no daphne or redis-server
-    behind: core/wire.py's dies_with_parent, on Linux."""
+@pytest.mark.parametrize("what", STARTS)
+def test_a_server_dies_with_the_process_that_started_it(what):
+    """A check killed in the middle (kill -9, as a hung run gets) leaves no daphne, redis-server,
+    postgres or nginx behind: core/wire.py's dies_with_parent, on Linux."""
     import os
     import signal
     import time
 
+    from tutorial.core import services
+
     if not sys.platform.startswith("linux"):
         pytest.skip("the parent-death signal is Linux's")
-    from tutorial.core.services import redis_binary
-
-    if not redis_binary():
-        pytest.skip("no redis-server")
-    starter = subprocess.Popen([sys.executable, "-c", STARTER], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    finder, how_to, start = STARTS[what]
+    if not getattr(services, finder)():
+        pytest.skip(f"no {what}: {getattr(services, how_to)}")
+    starter = subprocess.Popen([sys.executable, "-c", STARTER.replace("START", start)], cwd=ROOT,
+                               stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(pid) for pid in starter.stdout.readline().split()]
     finally:
         starter.send_signal(signal.SIGKILL)
         starter.wait()
-    assert len(pids) == 2, "the starter did not start redis-server and daphne"
+    assert pids, f"the starter did not start {what}"
     deadline = time.monotonic() + 10
 
     def alive(pid):
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
+            # A zombie (dead, not yet reaped by init) counts as gone.
+            return "Z" not in open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0]
+        except (ProcessLookupError, FileNotFoundError):  # gone, maybe between the two looks
             return False
-        # A zombie (dead, not yet reaped by init) counts as gone.
-        return "Z" not in open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0]
 
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     left = [pid for pid in pids if alive(pid)]
     for pid in left:
         os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes {left} outlived the process that started them by 10 s"
+    assert not left, f"processes {left} of {what} outlived the process that started them by 10 s"
 
 
 JOB = """
