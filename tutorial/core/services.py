@@ -30,9 +30,11 @@ HOW_TO_GET_NGINX = "install Debian's nginx (sudo apt-get install nginx)"
 
 
 class Service:
-    """A server process of our own, and the temporary folder that holds its files and its console."""
+    """A server process of our own on a loopback `port`, and the temporary folder that holds its
+    files and its console."""
 
-    def __init__(self, process, folder, log_path):
+    def __init__(self, port, process, folder, log_path):
+        self.port = port
         self.process = process
         self._folder = folder
         self.folder = Path(folder.name)
@@ -71,10 +73,9 @@ def wait_until(answer, service, what, timeout):
 class Redis(Service):
     """A redis-server of our own: `url` to hand to REDIS_URL, `stop()` when done."""
 
-    def __init__(self, port, process, folder, log_path):
-        super().__init__(process, folder, log_path)
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self):
         """A plain (sync) redis-py client, to look at what the channel layer keeps in Redis."""
@@ -116,14 +117,17 @@ def start_redis(timeout=10):
     return redis
 
 
+# The app's role and database: what a step's DATABASE_URL names.
+APP = "tutorial"
+
+
 class Postgres(Service):
     """A PostgreSQL cluster of our own: `url` to hand to dj-database-url or psycopg, `stop()` when done."""
 
-    def __init__(self, port, process, folder, log_path):
-        super().__init__(process, folder, log_path)
-        self.port = port
+    @property
+    def url(self):
         # No password: the cluster trusts whoever reaches it, and only loopback can (start_postgres()).
-        self.url = f"postgres://{APP}@127.0.0.1:{port}/{APP}"
+        return f"postgres://{APP}@127.0.0.1:{self.port}/{APP}"
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:
@@ -132,10 +136,6 @@ class Postgres(Service):
             # up; the server ignores it once a fast one is under way.
             self.process.send_signal(signal.SIGINT)
         super().stop()
-
-
-# The app's role and database: what a step's DATABASE_URL names.
-APP = "tutorial"
 
 
 def postgres_binaries():
@@ -236,10 +236,6 @@ def make_test_ca(folder):
 
 class Nginx(Service):
     """nginx of our own: `port`, `log()` (its error log, which is its console), `stop()`."""
-
-    def __init__(self, port, process, folder, log_path):
-        super().__init__(process, folder, log_path)
-        self.port = port
 
 
 def nginx_binary():
