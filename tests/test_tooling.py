@@ -176,8 +176,9 @@ def test_every_make_target_named_exists():
 
 
 # A starter starts servers, prints the pids of their processes and of those processes' children
-# (postgres's own), and waits to be killed. STARTS: what each starts, the function of
-# tutorial/core/services.py that finds the program it needs, and how to get that program.
+# (postgres's own), then the scratch folders of its services (which no stop() will remove), and
+# waits to be killed. STARTS: what each starts, the function of tutorial/core/services.py that
+# finds the program it needs, and how to get that program.
 STARTER = """
 import sys, time
 from tutorial.core import serve, services
@@ -188,16 +189,17 @@ def family(pid):
     return [pid, *open(f"/proc/{pid}/task/{pid}/children").read().split()]
 
 START
-print(*[pid for process in started for pid in family(process.pid)], flush=True)
+print(*[pid for server in started for pid in family(server.process.pid)])
+print(*[server.folder for server in started if isinstance(server, services.Service)], flush=True)
 time.sleep(60)
 """
 STARTS = {
     "redis-server and daphne": ("redis_binary", "HOW_TO_GET_REDIS", """
-started = [services.start_redis().process, serve.start(find("01").folder, "daphne").process]"""),
-    "postgres": ("postgres_binaries", "HOW_TO_GET_POSTGRES", "started = [services.start_postgres().process]"),
+started = [services.start_redis(), serve.start(find("01").folder, "daphne")]"""),
+    "postgres": ("postgres_binaries", "HOW_TO_GET_POSTGRES", "started = [services.start_postgres()]"),
     "nginx": ("nginx_binary", "HOW_TO_GET_NGINX", """
 port = free_port()
-started = [services.start_nginx("server { listen 127.0.0.1:%d; }" % port, port).process]"""),
+started = [services.start_nginx("server { listen 127.0.0.1:%d; }" % port, port)]"""),
 }
 
 
@@ -206,6 +208,7 @@ def test_a_server_dies_with_the_process_that_started_it(what):
     """A check killed in the middle (kill -9, as a hung run gets) leaves no daphne, redis-server,
     postgres or nginx behind: core/wire.py's dies_with_parent, on Linux."""
     import os
+    import shutil
     import signal
     import time
 
@@ -220,6 +223,7 @@ def test_a_server_dies_with_the_process_that_started_it(what):
                                stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(pid) for pid in starter.stdout.readline().split()]
+        folders = starter.stdout.readline().split()
     finally:
         starter.send_signal(signal.SIGKILL)
         starter.wait()
@@ -239,6 +243,8 @@ def test_a_server_dies_with_the_process_that_started_it(what):
     left = [pid for pid in pids if alive(pid)]
     for pid in left:
         os.kill(pid, signal.SIGKILL)
+    for folder in folders:  # a cluster's is 40 MB
+        shutil.rmtree(folder, ignore_errors=True)
     assert not left, f"processes {left} of {what} outlived the process that started them by 10 s"
 
 
