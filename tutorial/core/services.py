@@ -211,9 +211,12 @@ def start_postgres(timeout=30):
             return None
 
     with wait_until(superuser, postgres, f"postgres did not let us in on port {port}", timeout) as connection:
-        # CREATEDB: Django's test runner makes a test_ database beside the app's, and drops it after.
-        connection.execute(f"CREATE ROLE {APP} LOGIN CREATEDB")
-        connection.execute(f"CREATE DATABASE {APP} OWNER {APP}")
+        try:
+            # CREATEDB: Django's test runner makes a test_ database beside the app's, and drops it after.
+            connection.execute(f"CREATE ROLE {APP} LOGIN CREATEDB")
+            connection.execute(f"CREATE DATABASE {APP} OWNER {APP}")
+        except psycopg.Error as error:  # stopped, not left running until we exit
+            raise postgres.failed(f"postgres would not make the {APP} role and database ({error})") from None
     return postgres
 
 
