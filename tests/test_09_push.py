@@ -9,11 +9,32 @@ import asyncio
 import contextlib
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from asgiref.sync import sync_to_async
-from conftest import QUIET, TIMEOUT, frames_within, receive_json, recv_json, ws_open
+from conftest import QUIET, STEP_DIR, TIMEOUT, frames_within, receive_json, recv_json, ws_open
 from test_08_login import live_frames_within
+
+COMMAND_TIMEOUT = 30  # a cold Django start on a busy machine; the command itself takes well under 1 s
+
+
+def manage(*args, env=None):
+    """`python manage.py ...` in the step's folder, in a process of its own, as a learner types it."""
+    environment = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=STEP_DIR, env=environment,
+                          capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+
+
+def save_in_a_shell(room, text, env):
+    """`manage.py shell` saves a Message: a process that loads only what Django loads at start-up
+    (the receiver must be connected in ready(), not by a module that only the URLconf imports)."""
+    return manage("shell", "-c", "from chat.models import Message; "
+                  f"Message.objects.create(room={room!r}, author='shell', text={text!r})", env=env)
+
 
 def answer(response):
     """A response in a few words: "302 to /somewhere/", "404"."""
@@ -175,7 +196,9 @@ def announce_status(*args):
 
     out = io.StringIO()
     try:
-        call_command("announce", *args, stdout=out)
+        # print() too, as manage.py would show it, not only self.stdout.write().
+        with contextlib.redirect_stdout(out):
+            call_command("announce", *args, stdout=out)
     except CommandError as error:
         return getattr(error, "returncode", 1), str(error)
     return 0, out.getvalue()
@@ -323,45 +346,41 @@ def test_a_hung_layer_holds_a_logout_for_two_seconds_at_most(settings, transacti
     )
 
 
-def save_a_message(live_orm, room, author, text):
-    """What `manage.py shell` beside the servers would do: save a Message in their database. This
-    process does it itself, another process than the servers' as a shell is, with the layer that
-    its settings give it (the checks' own: in-memory unless layer_at() moved it)."""
-    from chat.models import Message
-
-    live_orm(lambda alias: Message.objects.using(alias).create(room=room, author=author, text=text))
-
-
 @pytest.mark.regression("the lesson behind exit 3: on the in-memory layer no other process reaches a socket, "
                         "with or without the push")
-async def test_on_the_in_memory_layer_a_shell_reaches_nobody(server, live_orm):
+async def test_on_the_in_memory_layer_a_shell_reaches_nobody(server, live_database):
     async with ws_open(server, "/ws/chat/lonely/") as listener:
-        await asyncio.to_thread(save_a_message, live_orm, "lonely", "shell", "hi")
+        shell = await asyncio.to_thread(save_in_a_shell, "lonely", "hi", live_database)
         heard = await live_frames_within(listener)
-    # The lesson, not a wish: this process has a layer of its own, with nobody in the group.
+    assert shell.returncode == 0, f"the shell could not save a Message: {shell.stderr[-1500:]}"
+    # The lesson, not a wish: the shell's process has a layer of its own, with nobody in the group.
     assert heard == [], (
         f"the server's socket heard {heard} from another process on the in-memory layer, which should be "
         "impossible: is REDIS_URL set in the checks' environment?"
     )
 
 
-async def test_with_redis_the_command_and_the_shell_reach_both_processes(two_on_redis, redis_server, live_orm,
+async def test_with_redis_the_command_and_the_shell_reach_both_processes(two_on_redis, redis_server, live_database,
                                                                          settings):
-    # This process plays the command's and the shell's part: another process than either server,
-    # on the same Redis, as REDIS_URL=... python manage.py announce (or shell) would be.
+    # A shell of its own saves a Message, and this process runs the command meanwhile (call_command):
+    # each another process than either server, on the same Redis, as REDIS_URL=... would make them.
     layer_at(settings, redis_server.url)
     async with ws_open(two_on_redis[0], "/ws/chat/everyone/") as first, \
             ws_open(two_on_redis[1], "/ws/chat/everyone/") as second:
+        shell = asyncio.create_task(asyncio.to_thread(save_in_a_shell, "everyone", "saved",
+                                                      {**live_database, "REDIS_URL": redis_server.url}))
         try:
             status, said = await asyncio.to_thread(announce_status, "everyone", "server restarts at noon")
         except Exception as error:  # what manage.py would print as a traceback
             pytest.fail(f"with REDIS_URL set the command raised {type(error).__name__}: {error}\n"
                         "it should send the announcement, say \"sent to chat_everyone\" and exit 0")
+        finally:
+            shell = await shell
         assert status == 0 and "sent to chat_everyone" in said, (
             f"with REDIS_URL set the command should send, say so (\"sent to chat_everyone\") and exit 0: it "
             f"exited {status} and said {said!r}"
         )
-        await asyncio.to_thread(save_a_message, live_orm, "everyone", "shell", "saved")
+        assert shell.returncode == 0, f"the shell could not save a Message: {shell.stderr[-1500:]}"
         for name, ws in (("first", first), ("second", second)):
             frames = [await recv_json(ws, f"the {name} process's socket should hear the command's announcement and "
                                           "a Message saved in a shell: the command, the shell and both servers "
