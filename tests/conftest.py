@@ -596,9 +596,10 @@ def head_start(request, tmp_path_factory):
 
     if wanted & {"browser", "open_page"} and not browser_missing():
         # Selenium imports its modules lazily, as the driver first needs them: import them here,
-        # so that the thread imports nothing. An import there changes sys.modules while this
-        # thread may be going through it: once, under load 12, a check's set-up failed with
+        # so that the thread imports next to nothing. An import there changes sys.modules while
+        # this thread may be going through it: once, under load 12, a check's set-up failed with
         # "dictionary changed size during iteration" while Chromium started, most likely so.
+        import encodings.idna  # noqa: F401 - the driver's HTTP client asks for it (and stringprep)
         import selenium.webdriver.common.driver_finder  # noqa: F401
         import selenium.webdriver.common.selenium_manager  # noqa: F401
         from selenium.webdriver import Chrome, ChromeOptions, ChromeService  # noqa: F401

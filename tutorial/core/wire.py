@@ -13,11 +13,20 @@ import time
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
 
+_handed_out = set()  # the ports free_port() has given this process
+
+
 def free_port():
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port nobody listens on right now, and not given out before by this process:
+    two servers started side by side (the checks' two daphnes) ask before either has bound its
+    port, and the system may offer the same one twice in a row."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def port_in_use(port):
