@@ -8,6 +8,7 @@ must run (CI sets both).
 """
 
 import asyncio
+import contextlib
 import http.cookiejar
 import json
 import os
@@ -55,6 +56,10 @@ def test_postgres_is_a_scratch_cluster_that_keeps_nothing(postgres):
         connection.execute("INSERT INTO message (text) VALUES ('hi')")
         assert connection.execute("SELECT text FROM message").fetchall() == [("hi",)], (
             "the app's role should write and read a table of its own database")
+    # Every login needs the cluster's password: loopback is open to every user of the machine.
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname="postgres",
+                        password="not-it", connect_timeout=LIVE_TIMEOUT)
     # Django's test runner makes a test_ database beside the app's: the role may.
     with psycopg.connect(postgres.url, connect_timeout=LIVE_TIMEOUT, autocommit=True) as connection:
         connection.execute("CREATE DATABASE test_tutorial")
@@ -102,17 +107,14 @@ def proxied(tmp_path_factory):
     env = serve.environment(SQLITE_PATH=folder / "db.sqlite3")
     done = serve.migrate(step, env)
     assert done.returncode == 0, f"manage.py migrate should make step 10's tables:\n{done.stdout}{done.stderr}"
-    daphne = serve.start(step, "daphne", env=env, log_path=folder / "daphne.log", args=["--proxy-headers"])
-    port = free_port()
-    config = PROXY.replace("PORT", str(port)).replace("PEM", str(pem)).replace("DAPHNE", str(daphne.port))
-    try:
+    with contextlib.ExitStack() as stack:  # each stopped however the next start or the checks end
+        daphne = serve.start(step, "daphne", env=env, log_path=folder / "daphne.log", args=["--proxy-headers"])
+        stack.callback(daphne.stop)
+        port = free_port()
+        config = PROXY.replace("PORT", str(port)).replace("PEM", str(pem)).replace("DAPHNE", str(daphne.port))
         nginx = services.start_nginx(config, port)
-    except RuntimeError:
-        daphne.stop()
-        raise
-    yield nginx, ca
-    nginx.stop()
-    daphne.stop()
+        stack.callback(nginx.stop)
+        yield nginx, ca
 
 
 def trusting(ca):

@@ -8,6 +8,7 @@ nothing on disk once it stops, and stop it when they are done.
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -124,10 +125,11 @@ APP = "tutorial"
 class Postgres(Service):
     """A PostgreSQL cluster of our own: `url` to hand to dj-database-url or psycopg, `stop()` when done."""
 
+    password = None  # the app role's, and the superuser's: made afresh by start_postgres()
+
     @property
     def url(self):
-        # No password: the cluster trusts whoever reaches it, and only loopback can (start_postgres()).
-        return f"postgres://{APP}@127.0.0.1:{self.port}/{APP}"
+        return f"postgres://{APP}:{self.password}@127.0.0.1:{self.port}/{APP}"
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:
@@ -168,6 +170,7 @@ def start_postgres(timeout=30):
     """Make a cluster in a temporary folder, start it on a free loopback port, and wait until it
     lets us in; then make the app's role and database (both named APP)."""
     import psycopg
+    from psycopg import sql
 
     binaries = postgres_binaries()
     if not binaries:
@@ -181,13 +184,20 @@ def start_postgres(timeout=30):
     data = f"{folder.name}/data"
     log_path = f"{folder.name}/postgres.log"
     postgres = Postgres(port, None, folder, log_path)
+    # A password, made afresh, for the superuser and the app's role: loopback is open to every user
+    # of the machine, and a superuser can run programs as the cluster's owner (COPY ... PROGRAM).
+    postgres.password = secrets.token_urlsafe(18)
+    password_file = Path(folder.name) / "password"
+    password_file.write_text(postgres.password)
+    if as_user:
+        os.chown(password_file, as_user["user"], as_user["group"])
     run = {"cwd": folder.name, "preexec_fn": dies_with_parent, **as_user}
     try:
-        # --auth=trust: any role may log in without a password; the server listens only on loopback
-        # and in this folder. --no-sync: a scratch cluster need not survive a power cut. UTF-8 and
-        # the C locale: the same cluster whatever the shell's locale is.
-        made = subprocess.run([binaries / "initdb", "--pgdata", data, "--username", "postgres", "--auth=trust",
-                               "--no-sync", "--encoding=UTF8", "--locale=C"], timeout=timeout,
+        # scram-sha-256: every login needs that password. --no-sync: a scratch cluster need not
+        # survive a power cut. UTF-8 and the C locale: the same cluster whatever the shell's locale is.
+        made = subprocess.run([binaries / "initdb", "--pgdata", data, "--username", "postgres",
+                               "--auth=scram-sha-256", f"--pwfile={password_file}", "--no-sync", "--encoding=UTF8",
+                               "--locale=C"], timeout=timeout,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **run)
     except subprocess.TimeoutExpired:
         raise postgres.failed(f"initdb did not make a cluster within {timeout} s") from None
@@ -206,14 +216,15 @@ def start_postgres(timeout=30):
     def superuser():
         try:
             return psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
-                                   autocommit=True, connect_timeout=2)
+                                   password=postgres.password, autocommit=True, connect_timeout=2)
         except psycopg.OperationalError:  # refused, or "the database system is starting up"
             return None
 
     with wait_until(superuser, postgres, f"postgres did not let us in on port {port}", timeout) as connection:
         try:
             # CREATEDB: Django's test runner makes a test_ database beside the app's, and drops it after.
-            connection.execute(f"CREATE ROLE {APP} LOGIN CREATEDB")
+            connection.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+                sql.Identifier(APP), postgres.password))
             connection.execute(f"CREATE DATABASE {APP} OWNER {APP}")
         except psycopg.Error as error:  # stopped, not left running until we exit
             raise postgres.failed(f"postgres would not make the {APP} role and database ({error})") from None
