@@ -553,6 +553,14 @@ def browser_missing():
     return None
 
 
+def missing(reason, variable):
+    """Skip a check for want of a program, saying how to get it; fail it instead where the
+    environment variable `variable` is set (CI sets them all: there nothing may skip)."""
+    if os.environ.get(variable):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def start_browser(profile):
     """Headless Chromium, driven by Selenium through Debian's chromedriver."""
     from selenium import webdriver
@@ -629,9 +637,7 @@ def browser(tmp_path_factory):
     """Headless Chromium (start_browser), one for the whole session."""
     reason = browser_missing()
     if reason:
-        if os.environ.get("TUTORIAL_REQUIRE_BROWSER"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing(reason, "TUTORIAL_REQUIRE_BROWSER")
     if _starting_browser:
         driver = _starting_browser.pop().result()
     else:
@@ -814,10 +820,7 @@ def redis_server():
     from tutorial.core.services import HOW_TO_GET_REDIS, redis_binary, start_redis
 
     if not redis_binary():
-        reason = f"no Redis: {HOW_TO_GET_REDIS.split(', or')[0]} to run the Redis checks"
-        if os.environ.get("TUTORIAL_REQUIRE_REDIS"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing(f"no Redis: {HOW_TO_GET_REDIS.split(', or')[0]} to run the Redis checks", "TUTORIAL_REQUIRE_REDIS")
     try:
         redis = start_redis()
     except RuntimeError as error:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import http.cookiejar
 import json
-import os
 import re
 import ssl
 import urllib.error
@@ -20,25 +19,16 @@ import urllib.request
 
 import pytest
 
-from conftest import LIVE_TIMEOUT, recv_json
+from conftest import LIVE_TIMEOUT, missing, recv_json
 from tutorial.core import serve, services
 from tutorial.core.steps import find
 from tutorial.core.wire import free_port, port_in_use
 
 
-def need(found, what, how_to, variable):
-    """Skip for want of `what`, saying how to get it; fail instead where $`variable` is set."""
-    if found:
-        return
-    reason = f"no {what}: {how_to}"
-    if os.environ.get(variable):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture
 def postgres():
-    need(services.postgres_binaries(), "PostgreSQL", services.HOW_TO_GET_POSTGRES, "TUTORIAL_REQUIRE_POSTGRES")
+    if not services.postgres_binaries():
+        missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
     cluster = services.start_postgres()
     yield cluster
     cluster.stop()  # a second stop() after the check's own does nothing
@@ -100,7 +90,8 @@ PROXY = """
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
     """Step 10 served by daphne, behind nginx on https://127.0.0.1:<port>: (nginx, the test CA's certificate)."""
-    need(services.nginx_binary(), "nginx", services.HOW_TO_GET_NGINX, "TUTORIAL_REQUIRE_NGINX")
+    if not services.nginx_binary():
+        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
     folder = tmp_path_factory.mktemp("proxied")
     ca, pem = services.make_test_ca(folder)
     step = find("10").folder
