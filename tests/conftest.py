@@ -312,9 +312,14 @@ def start_live(how, log_path, env, args=(), wait=True):
     return server
 
 
+# How long a live server may take to listen. Alone it takes about a second; with two `make test`
+# runs side by side (load 12), a runserver of step 10's long job once took over 30 s.
+START_SECONDS = 60
+
+
 def wait_live(server, how):
     try:
-        serve.wait_until_serving(server, how, 30)
+        serve.wait_until_serving(server, how, START_SECONDS)
     except serve.NotServing as error:
         pytest.fail(f"the server did not start: {error}")
 
