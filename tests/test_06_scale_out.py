@@ -82,6 +82,7 @@ def redis_layer(redis_server, monkeypatch, settings):
     return redis_server
 
 
+@pytest.mark.beside
 async def test_in_process_the_room_goes_through_redis(redis_layer, connect):
     alice, bob = await connect("/ws/chat/inprocess/"), await connect("/ws/chat/inprocess/")
     members = {name.decode() for name in redis_layer.client().zrange("asgi:group:chat_inprocess", 0, -1)}

@@ -491,6 +491,7 @@ async def test_live_a_foreign_origin_with_the_cookie_gets_403(server, live_user)
     )
 
 
+@pytest.mark.beside
 async def test_logout_on_one_process_closes_the_socket_on_another(two_on_redis, live_user):
     import websockets
 
@@ -630,6 +631,7 @@ def live_users(live_orm):
     make_live_users(live_orm, "alice", "bob", "carol")
 
 
+@pytest.mark.beside
 async def test_with_redis_a_direct_message_reaches_every_tab_in_both_processes(two_on_redis, live_users):
     one, two = two_on_redis
     alice, bob, carol = (log_in(one, name) for name in ("alice", "bob", "carol"))

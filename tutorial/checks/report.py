@@ -16,7 +16,10 @@ It does these things:
 - with TUTORIAL_LAYERS (e.g. "live,browser"), keeps only the checks of those layers: the
   learner's commands run a step's in-process checks and its slower ones in two pytest
   processes side by side, and TUTORIAL_SIBLING_REPORT names the other one's report, so that
-  a task failed there is not checked again here (TUTORIAL_FAST);
+  a task failed there is not checked again here (TUTORIAL_FAST). A live check marked
+  `beside` belongs to the layer "beside" there: the in-process pytest asks for it, and runs
+  it once its own checks are done, instead of sitting idle while the live pytest runs every
+  live check in turn;
 - writes one JSON line per check to the file named by TUTORIAL_REPORT as soon as the
   check ends, so that the checklist can show each task as soon as its checks are done, and
   `make test` counts what passed from these lines, never from pytest's text.
@@ -52,6 +55,11 @@ def layer(item):
     return "live" if item.get_closest_marker("live") or names & LIVE_FIXTURES else "in-process"
 
 
+def batch(item):
+    """The layer that TUTORIAL_LAYERS names a check by: its own, or "beside" (see above)."""
+    return "beside" if layer(item) == "live" and item.get_closest_marker("beside") else layer(item)
+
+
 def step_of(item):
     return next((step.number for step in STEPS if Path(str(item.fspath)) == step.test_file), None)
 
@@ -72,7 +80,7 @@ def pytest_collection_modifyitems(config, items):
     layers = os.environ.get("TUTORIAL_LAYERS")
     for keep, left_out in ((os.environ.get("TUTORIAL_GUARDS") == "in-process",
                             lambda item: step_of(item) != STEP.number and layer(item) != "in-process"),
-                           (layers, lambda item: layer(item) not in layers.split(","))):
+                           (layers, lambda item: batch(item) not in layers.split(","))):
         left = [item for item in items if keep and left_out(item)]
         if left:
             config.hook.pytest_deselected(items=left)
@@ -93,7 +101,7 @@ def pytest_deselected(items):
     path = os.environ.get("TUTORIAL_REPORT")
     for item in items:
         layers = os.environ.get("TUTORIAL_LAYERS")
-        if layers and layer(item) not in layers.split(","):
+        if layers and batch(item) not in layers.split(","):
             continue  # the pytest beside this one reports it
         if path and item.get_closest_marker("long") and step_of(item) == STEP.number:
             regression = item.get_closest_marker("regression")
@@ -128,6 +136,11 @@ def failed_beside():
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
+    done = os.environ.get("TUTORIAL_IN_PROCESS_DONE")
+    if done and layer(item) != "in-process":
+        # The in-process task checks ran first (the order above): that verdict is whole now,
+        # and the checks after it (marked `beside`) are no reason to keep a learner waiting.
+        Path(done).touch()
     task = own_task(item)
     if os.environ.get("TUTORIAL_FAST") and task:
         failed = {**failed_beside(), **_failed_tasks}

@@ -240,12 +240,14 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
     # Three pytest processes, where the learner waits for a verdict (not with V=1, nor in the
     # replay): the step's in-process checks, its live and browser checks beside them (those
     # mostly wait on servers and a browser, other processes), and earlier steps' checks, the
-    # regression guards. The guards start once the in-process checks all pass, and only while
-    # every task passes: until then their failures would only repeat the task's (judged as
+    # regression guards. The first, done in two seconds, then runs the live checks marked
+    # `beside` (pyproject.toml), which the second would otherwise run in turn with its own. The
+    # guards start once the first has ended and passed (a step's own tasks come first), and only
+    # while every task passes: until then their failures would only repeat the task's (judged as
     # step 03, step 01's checks expect the channel name that task 2 asks for).
     split = bool(own) and not verbose and not every
     if split:
-        plan = [("quick", own, "in-process"), ("slow", own, "live,browser")]
+        plan = [("quick", own, "in-process,beside"), ("slow", own, "live,browser")]
     else:
         plan = [("all", files, None)]
     verdict.guards_waiting = split and bool(guards)
@@ -261,6 +263,9 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
                 process_env["TUTORIAL_LAYERS"] = layers
             if sibling:
                 process_env["TUTORIAL_SIBLING_REPORT"] = str(Path(scratch) / f"report-{sibling}.jsonl")
+            if name == "quick":
+                # It says when its in-process checks are done, before it goes on to the rest.
+                process_env["TUTORIAL_IN_PROCESS_DONE"] = str(in_process_done)
             if name == "slow":
                 # Its Chromium starts once the in-process checks are done (tests/conftest.py, head_start).
                 process_env["TUTORIAL_BROWSER_AFTER"] = str(in_process_done)
@@ -306,6 +311,8 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
                 verdict.cancelled = True
                 break
             changed = False
+            # Before the reads below, so that every record written before it is read by then.
+            quick_said_done = in_process_done.exists()
             for name, entry in running.items():
                 process, report, seen, _ = entry
                 fresh = read_records(report, seen)
@@ -316,10 +323,11 @@ def run(step, folder, on_update=None, files=None, extra=(), verbose=False, every
                     if any(record.get("last") for record in fresh):
                         reported.add(name)
             failing = any(verdict.state(task) == "failed" for task in verdict.tasks)
-            # The in-process checks are all reported once their last one has: the browser (waiting
-            # for in_process_done) may start then, not half a second later, when their process has
-            # torn the test database down and exited.
-            if split and (over("quick") or "quick" in reported) and verdict.own_done_at is None:
+            # The in-process checks are all reported once their last one has, or once their pytest
+            # goes on to its `beside` checks: the browser (waiting for in_process_done) may start
+            # then, not half a second later, when their process has torn the test database down.
+            if split and (over("quick") or "quick" in reported or quick_said_done) \
+                    and verdict.own_done_at is None:
                 verdict.own_done_at = time.monotonic()
                 in_process_done.touch()
                 changed = True
