@@ -67,17 +67,20 @@ def step_of(item):
 @pytest.hookimpl(trylast=True)  # after conftest's, which leaves out until() checks
 def pytest_collection_modifyitems(config, items):
     tasks = load(STEP)
+    layers = os.environ.get("TUTORIAL_LAYERS")
+    beside = "beside" in (layers or "").split(",")
 
     def order(pair):
         index, item = pair
         own = step_of(item) == STEP.number
         task = tasks.task_of(item.originalname) if own else None
         # A step's own checks that are no task's (its regression guards) after all its tasks',
-        # whatever their layer: the checklist is whole as soon as each task has its verdict.
-        return (not own, own and not task, LAYERS.index(layer(item)), task.number if task else 0, index)
+        # whatever their layer: the checklist is whole as soon as each task has its verdict;
+        # but the `beside` checks after every in-process one, which is a verdict of its own.
+        return (not own, beside and batch(item) == "beside", own and not task, LAYERS.index(layer(item)),
+                task.number if task else 0, index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=order)]
-    layers = os.environ.get("TUTORIAL_LAYERS")
     for keep, left_out in ((os.environ.get("TUTORIAL_GUARDS") == "in-process",
                             lambda item: step_of(item) != STEP.number and layer(item) != "in-process"),
                            (layers, lambda item: batch(item) not in layers.split(","))):
@@ -138,7 +141,7 @@ def failed_beside():
 def pytest_runtest_setup(item):
     done = os.environ.get("TUTORIAL_IN_PROCESS_DONE")
     if done and layer(item) != "in-process":
-        # The in-process task checks ran first (the order above): that verdict is whole now,
+        # The in-process checks ran first (the order above): that verdict is whole now,
         # and the checks after it (marked `beside`) are no reason to keep a learner waiting.
         Path(done).touch()
     task = own_task(item)
