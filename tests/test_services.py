@@ -1,6 +1,7 @@
 """The services a production set-up stands on, started for real by tutorial/core/services.py: a
 PostgreSQL cluster of our own, and nginx with TLS, on a test certificate authority's certificate,
-in front of a real daphne serving step 10.
+in front of a real daphne serving step 10; and what goes wrong with a proxy that is one line off
+(the handshake refused, the login form refused, quiet sockets dropped), each answer checked.
 
 Run by `make test` with the repository checks. A service that is not installed skips its checks,
 saying how to get it, unless TUTORIAL_REQUIRE_POSTGRES or TUTORIAL_REQUIRE_NGINX says that they
@@ -88,8 +89,10 @@ PROXY = """
 
 
 @pytest.fixture(scope="module")
-def proxied(tmp_path_factory):
-    """Step 10 served by daphne, behind nginx on https://127.0.0.1:<port>: (nginx, the test CA's certificate)."""
+def proxy(tmp_path_factory):
+    """(start, the test CA's certificate): start(config=PROXY, daphne_args=()) serves step 10 by a
+    daphne of its own behind an nginx of its own with `config`, and returns that nginx, on
+    https://127.0.0.1:<nginx.port>. All of them stop once the module's checks are done."""
     if not services.nginx_binary():
         missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
     folder = tmp_path_factory.mktemp("proxied")
@@ -99,13 +102,31 @@ def proxied(tmp_path_factory):
     done = serve.migrate(step, env)
     assert done.returncode == 0, f"manage.py migrate should make step 10's tables:\n{done.stdout}{done.stderr}"
     with contextlib.ExitStack() as stack:  # each stopped however the next start or the checks end
-        daphne = serve.start(step, "daphne", env=env, log_path=folder / "daphne.log", args=["--proxy-headers"])
-        stack.callback(daphne.stop)
-        port = free_port()
-        config = PROXY.replace("PORT", str(port)).replace("PEM", str(pem)).replace("DAPHNE", str(daphne.port))
-        nginx = services.start_nginx(config, port)
-        stack.callback(nginx.stop)
-        yield nginx, ca
+        def start(config=PROXY, daphne_args=()):
+            port = free_port()
+            daphne = serve.start(step, "daphne", env=env, log_path=folder / f"daphne-behind-{port}.log",
+                                 args=["--proxy-headers", *daphne_args])
+            stack.callback(daphne.stop)
+            nginx = services.start_nginx(config.replace("PORT", str(port)).replace("PEM", str(pem))
+                                         .replace("DAPHNE", str(daphne.port)), port)
+            stack.callback(nginx.stop)
+            nginx.daphne = daphne
+            return nginx
+
+        yield start, ca
+
+
+@pytest.fixture(scope="module")
+def proxied(proxy):
+    """Step 10 behind nginx as PROXY has it: (nginx, the test CA's certificate)."""
+    start, ca = proxy
+    return start(), ca
+
+
+def mistake(old, new):
+    """PROXY with one thing wrong: `old`, which must be in it, replaced by `new`."""
+    assert old in PROXY, f"PROXY no longer has {old!r}"
+    return PROXY.replace(old, new)
 
 
 def trusting(ca):
@@ -123,10 +144,8 @@ def test_nginx_serves_the_step_over_https_to_whoever_trusts_the_test_ca(proxied)
         urllib.request.urlopen(url, context=ssl.create_default_context(), timeout=LIVE_TIMEOUT)
 
 
-def test_a_login_form_through_nginx_passes_the_csrf_origin_check(proxied):
-    """Django's CSRF check compares the form's Origin with the scheme and host it was asked for:
-    what reaches it through nginx must be https://127.0.0.1:<port>, the browser's own."""
-    nginx, ca = proxied
+def login_through(nginx, ca):
+    """Post the login form through nginx as a browser on its https address would: (status, page)."""
     origin = f"https://127.0.0.1:{nginx.port}"
     browser = urllib.request.build_opener(urllib.request.HTTPSHandler(context=trusting(ca)),
                                           urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
@@ -137,10 +156,17 @@ def test_a_login_form_through_nginx_passes_the_csrf_origin_check(proxied):
     try:
         with browser.open(urllib.request.Request(f"{origin}/accounts/login/", data=form.encode(),
                                                  headers={"Origin": origin}), timeout=LIVE_TIMEOUT) as page:
-            answer = page.read().decode()
+            return page.status, page.read().decode()
     except urllib.error.HTTPError as refused:
-        pytest.fail(f"the login form through nginx was refused with {refused.code}: {refused.read().decode()[:500]}")
-    assert "do not match" in answer, "a wrong password should get the login page back, saying so"
+        return refused.code, refused.read().decode()
+
+
+def test_a_login_form_through_nginx_passes_the_csrf_origin_check(proxied):
+    """Django's CSRF check compares the form's Origin with the scheme and host it was asked for:
+    what reaches it through nginx must be https://127.0.0.1:<port>, the browser's own."""
+    status, page = login_through(*proxied)
+    assert status == 200, f"the login form through nginx was refused with {status}: {page[:500]}"
+    assert "do not match" in page, "a wrong password should get the login page back, saying so"
 
 
 async def test_a_wss_connection_through_nginx_reaches_the_consumer(proxied):
@@ -167,3 +193,75 @@ async def test_a_wss_connection_through_nginx_reaches_the_consumer(proxied):
         except asyncio.TimeoutError:
             pytest.fail(f'the room should send {{"message": "hi", ...}} back through nginx within {LIVE_TIMEOUT} s; '
                         f"it sent {heard}")
+
+
+# The mistakes that the Channels and daphne trackers are full of, each one change away from
+# PROXY, and what it costs. A browser's page says no more than "failed" or a bare code; these
+# are the answers behind that.
+NO_UPGRADE = mistake("            proxy_set_header Upgrade $http_upgrade;\n"
+                     "            proxy_set_header Connection $connection_upgrade;\n", "")
+NO_CONNECTION_UPGRADE = mistake("            proxy_set_header Connection $connection_upgrade;\n", "")
+
+
+async def handshake_answer(nginx, ca, path="/ws/chat/lobby/"):
+    """The status of nginx's answer to a wss:// handshake: 101 when it went through."""
+    import websockets
+
+    try:
+        async with websockets.connect(f"wss://127.0.0.1:{nginx.port}{path}", ssl=trusting(ca),
+                                      origin=f"https://127.0.0.1:{nginx.port}", open_timeout=LIVE_TIMEOUT):
+            return 101
+    except websockets.InvalidStatus as refused:
+        return refused.response.status_code
+
+
+@pytest.mark.parametrize("config, answer, why", [
+    (NO_UPGRADE, 404, "without Upgrade and Connection, nginx passes the handshake on as a plain GET, "
+                      "which reaches Django's URLs, where /ws/chat/lobby/ is no page"),
+    (NO_CONNECTION_UPGRADE, 400, "with Upgrade but nginx's own Connection: close, daphne refuses the handshake"),
+], ids=["no-upgrade-headers", "no-connection-upgrade"])
+async def test_a_proxy_that_drops_the_upgrade_headers_fails_the_handshake(proxy, config, answer, why):
+    start, ca = proxy
+    got = await handshake_answer(start(config), ca)
+    assert got == answer, f"{why}: expected {answer}, got {got}"
+
+
+@pytest.mark.parametrize("config", [
+    mistake("            proxy_set_header X-Forwarded-Proto $scheme;\n", ""),
+    mistake("proxy_set_header Host $http_host;", "proxy_set_header Host $host;"),
+], ids=["no-x-forwarded-proto", "host-without-port"])
+def test_a_proxy_that_hides_the_browsers_scheme_or_port_fails_the_csrf_origin_check(proxy, config):
+    start, ca = proxy
+    status, page = login_through(start(config), ca)
+    assert status == 403 and "Origin checking failed" in page, (
+        "Django compares the form's Origin, https://127.0.0.1:<port>, with the scheme and host the request "
+        f"reached it with: expected 403 and 'Origin checking failed', got {status}: {page[:300]}")
+
+
+@pytest.mark.parametrize("read_timeout, stays", [("500ms", False), ("3s", True)])
+async def test_a_quiet_socket_lives_only_if_daphne_pings_within_nginxs_read_timeout(proxy, read_timeout, stays):
+    """nginx closes a proxied connection once the server has sent nothing for proxy_read_timeout
+    (60 s unless set); daphne pings a quiet socket every --ping-interval seconds (20 s unless set).
+    Here both at a tenth of a second's scale: daphne pings every second."""
+    import websockets
+
+    start, ca = proxy
+    config = mistake("            proxy_http_version 1.1;\n",
+                     f"            proxy_http_version 1.1;\n            proxy_read_timeout {read_timeout};\n")
+    nginx = start(config, daphne_args=["--ping-interval", "1"])
+    async with websockets.connect(f"wss://127.0.0.1:{nginx.port}/ws/chat/quiet/", ssl=trusting(ca),
+                                  origin=f"https://127.0.0.1:{nginx.port}", open_timeout=LIVE_TIMEOUT,
+                                  ping_interval=None) as ws:
+        await recv_json(ws, "connect() should first send its hello")
+        closed = None
+        with contextlib.suppress(asyncio.TimeoutError):
+            try:
+                await asyncio.wait_for(ws.recv(), 4)  # nobody speaks in the room: only pings come
+            except websockets.ConnectionClosed as end:
+                closed = end.rcvd.code if end.rcvd else 1006  # 1006: closed with no close frame
+    if stays:
+        assert closed is None, (f"with a ping every 1 s inside a read timeout of {read_timeout}, a quiet "
+                                f"socket should stay open for 4 s: it closed with {closed}")
+    else:
+        assert closed == 1006, (f"with a read timeout of {read_timeout} under daphne's ping of 1 s, nginx "
+                                f"should drop the quiet socket without a close frame (1006): got {closed}")
