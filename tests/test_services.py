@@ -59,38 +59,9 @@ def test_postgres_is_a_scratch_cluster_that_keeps_nothing(postgres):
     assert not port_in_use(postgres.port), f"nothing should listen on port {postgres.port} after stop()"
 
 
-# nginx as a production site puts it in front of daphne. The same headers go with every request,
-# set in one place: a location that sets any proxy_set_header of its own drops all of these.
-# Host with its port and the scheme the browser used: Django compares a form's Origin with
-# them (CSRF), and without the port or with "http" it refuses the login form. daphne reads
-# X-Forwarded-Proto (and -For) with --proxy-headers. Upgrade and Connection: without them
-# nginx passes a WebSocket handshake on as a plain GET (Django answers 404); `map` sends
-# "Connection: upgrade" only with an Upgrade header, and "close" otherwise, as a proxy should.
-PROXY = """
-    map $http_upgrade $connection_upgrade {
-        default upgrade;
-        "" close;
-    }
-    server {
-        listen 127.0.0.1:PORT ssl;
-        ssl_certificate PEM;
-        ssl_certificate_key PEM;
-        location / {
-            proxy_pass http://127.0.0.1:DAPHNE;
-            proxy_http_version 1.1;
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-        }
-    }
-"""
-
-
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory):
-    """(start, the test CA's certificate): start(config=PROXY, daphne_args=()) serves step 10 by a
+    """(start, the test CA's certificate): start(config=services.PROXY, daphne_args=()) serves step 10 by a
     daphne of its own behind an nginx of its own with `config`, and returns that nginx, on
     https://127.0.0.1:<nginx.port>. All of them stop once the module's checks are done."""
     if not services.nginx_binary():
@@ -102,13 +73,12 @@ def proxy(tmp_path_factory):
     done = serve.migrate(step, env)
     assert done.returncode == 0, f"manage.py migrate should make step 10's tables:\n{done.stdout}{done.stderr}"
     with contextlib.ExitStack() as stack:  # each stopped however the next start or the checks end
-        def start(config=PROXY, daphne_args=()):
+        def start(config=services.PROXY, daphne_args=()):
             port = free_port()
             daphne = serve.start(step, "daphne", env=env, log_path=folder / f"daphne-behind-{port}.log",
                                  args=["--proxy-headers", *daphne_args])
             stack.callback(daphne.stop)
-            nginx = services.start_nginx(config.replace("PORT", str(port)).replace("PEM", str(pem))
-                                         .replace("DAPHNE", str(daphne.port)), port)
+            nginx = services.start_nginx(services.proxy_config(port, pem, daphne.port, config), port)
             stack.callback(nginx.stop)
             nginx.daphne = daphne
             return nginx
@@ -118,15 +88,15 @@ def proxy(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def proxied(proxy):
-    """Step 10 behind nginx as PROXY has it: (nginx, the test CA's certificate)."""
+    """Step 10 behind nginx as services.PROXY has it: (nginx, the test CA's certificate)."""
     start, ca = proxy
     return start(), ca
 
 
 def mistake(old, new):
-    """PROXY with one thing wrong: `old`, which must be in it, replaced by `new`."""
-    assert old in PROXY, f"PROXY no longer has {old!r}"
-    return PROXY.replace(old, new)
+    """services.PROXY with one thing wrong: `old`, which must be in it, replaced by `new`."""
+    assert old in services.PROXY, f"services.PROXY no longer has {old!r}"
+    return services.PROXY.replace(old, new)
 
 
 def trusting(ca):
@@ -196,7 +166,7 @@ async def test_a_wss_connection_through_nginx_reaches_the_consumer(proxied):
 
 
 # The mistakes that the Channels and daphne trackers are full of, each one change away from
-# PROXY, and what it costs. A browser's page says no more than "failed" or a bare code; these
+# services.PROXY, and what it costs. A browser's page says no more than "failed" or a bare code; these
 # are the answers behind that.
 NO_UPGRADE = mistake("            proxy_set_header Upgrade $http_upgrade;\n"
                      "            proxy_set_header Connection $connection_upgrade;\n", "")

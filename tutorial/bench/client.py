@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import ssl
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -75,12 +76,17 @@ class Client:
     def mine(self, numbers):
         return [i for i in numbers if i % self.k == self.index]
 
-    async def join(self, ports, room, n, silence):
+    async def join(self, ports, room, n, silence, ca=None):
+        """n members join the room, over the ports in turn; by wss://, trusting `ca`, if it is given."""
         import websockets
+
+        tls = ssl.create_default_context(cafile=ca) if ca else None
+        scheme = "s" if ca else ""
 
         async def join(i):
             port = ports[i % len(ports)]
-            ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/chat/{room}/", origin=f"http://127.0.0.1:{port}",
+            ws = await websockets.connect(f"ws{scheme}://127.0.0.1:{port}/ws/chat/{room}/",
+                                          origin=f"http{scheme}://127.0.0.1:{port}", ssl=tls,
                                           open_timeout=60, compression=None, ping_interval=None)
             await asyncio.wait_for(ws.recv(), 60)  # the hello: this member is in the room now
             return i, ws

@@ -96,9 +96,9 @@ def busiest(answers):
     return max(answer["cpu"] / max(answer["wall"], 1e-9) for answer in answers)
 
 
-def measure(variant, ports, pids, n, plan, room, clients):
+def measure(variant, ports, pids, n, plan, room, clients, ca=None):
     started, dropped = time.perf_counter(), listen_drops()
-    clients.ask("join", ports=ports, room=room, n=n, silence=plan.silence)
+    clients.ask("join", ports=ports, room=room, n=n, silence=plan.silence, ca=str(ca) if ca else None)
     connect_seconds = time.perf_counter() - started
     dropped = listen_drops() - dropped
     try:

@@ -104,6 +104,9 @@ def report(results, plan, info, seconds, runs, clients, repeats):
                   ("06x2", "06x1", "deliveries_per_s", "burst deliveries/s"),
                   ("07", "05", "cpu_us_per_delivery", "CPU per delivery"),
                   ("05", "bare", "cpu_us_per_delivery", "CPU per delivery"),
+                  ("10nginx", "10", "cpu_us_per_delivery", "CPU per delivery (nginx's included)"),
+                  ("10nginx", "10", "p50_ms", "p50"),
+                  ("10nginx", "10", "connect_s", "time for all N to join"),
               ] + [(v.key, "05" if v.step == "05" else "06x1", "cpu_us_per_delivery", "CPU per delivery")
                    for v in VARIANTS if v.lever]
               if a in at_middle and b in at_middle]

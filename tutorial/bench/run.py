@@ -97,12 +97,12 @@ def run_all(plan, variants, logs, repeats, clients):
             order = shuffled(variants, repeat)
             orders.append([variant.key for variant in order])
             for variant in order:
-                with serving(variant, redis, logs, plan.backlog) as (ports, pids, database):
+                with serving(variant, redis, logs, plan.backlog) as (ports, pids, database, ca):
                     for n in in_order(sizes_of(variant, plan)):
                         # A room of its own for each N and repeat: with a database, every join's
                         # history query finds the room empty, as it did for the first size.
                         room = f"bench{variant.key}n{n}r{repeat}"
-                        result = measure(variant, ports, pids, n, plan, room, pool)
+                        result = measure(variant, ports, pids, n, plan, room, pool, ca)
                         result["repeat"] = repeat
                         if database:
                             result["stored"] = stored_rows(database, room)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..core import serve
+from ..core import serve, services
 from ..core.steps import ROOT, find
 from ..core.wire import free_port, wait_for_port
 
@@ -77,16 +77,17 @@ def start_server(variant, env, log_path, backlog):
         # On a busy machine, 500 joins at once can take longer; the benchmark waits
         # as long as its client does (60 s) and reports the time instead of dying.
         # The backlog goes into daphne's endpoint: its default (Twisted's) is 50.
-        args = ["--websocket_connect_timeout", "60"]
+        args = ["--websocket_connect_timeout", "60"] + (["--proxy-headers"] if variant.proxy else [])
     return serve.start(find(variant.step).folder, variant.server, env=env, log_path=log_path, backlog=backlog,
                        args=args, wait=0, application="bench_asgi:application")
 
 
 @contextlib.contextmanager
 def serving(variant, redis, logs, backlog):
-    """Start the variant's server processes; yield (ports, pids whose CPU counts, database or None);
-    stop them."""
-    servers = []
+    """Start the variant's server processes; yield (ports, pids whose CPU counts, database or None,
+    the test CA's certificate for the clients to trust, or None); stop them. Behind nginx (proxy),
+    the one port is nginx's, in front of them all."""
+    servers, nginx = [], None
     if variant.step is None:
         env = serve.environment(PYTHONPATH=ROOT)
     else:
@@ -103,7 +104,15 @@ def serving(variant, redis, logs, backlog):
             if not wait_for_port(server.port, server.process):
                 raise serve.NotServing(f"{variant.label} did not start:\n{server.log()[-2000:]}", server)
         pids = [server.pid for server in servers] + ([redis.process.pid] if variant.redis else [])
-        yield [server.port for server in servers], pids, database
+        if not variant.proxy:
+            yield [server.port for server in servers], pids, database, None
+            return
+        ca, pem = services.make_test_ca(logs)
+        port = free_port()
+        nginx = services.start_nginx(services.proxy_config(port, pem, servers[0].port), port)
+        yield [port], pids + [nginx.process.pid], database, ca
     finally:
+        if nginx:
+            nginx.stop()
         for server in servers:
             server.stop()

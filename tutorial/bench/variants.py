@@ -22,6 +22,10 @@ class Variant:
     freeze: bool = False  # gc.freeze() once the application is loaded
     server: str = "daphne"  # or "uvicorn"
     layer: str | None = None  # "pubsub": channels_redis's RedisPubSubChannelLayer instead
+    # nginx with TLS in front (tutorial/core/services.py's PROXY): the clients join by wss://
+    # through it, and its CPU counts with the server's.
+    proxy: bool = False
+    middle: bool = False  # measured at the middle N only (100), as a lever is
 
 
 VARIANTS = [
@@ -36,6 +40,9 @@ VARIANTS = [
     Variant("05uvicorn", "05 on uvicorn", "05", lever=True, server="uvicorn"),
     Variant("06pubsub", "06 pub/sub layer, 1 process", "06", lever=True, redis=True, layer="pubsub"),
     Variant("05all", "05 + all three levers", "05", lever=True, skip_trip=True, freeze=True, server="uvicorn"),
+    # What production's proxy and TLS cost: the last step, direct and behind nginx.
+    Variant("10", "10 defenses, direct", "10", database=True, middle=True),
+    Variant("10nginx", "10 behind nginx with TLS", "10", database=True, middle=True, proxy=True),
 ]
 
 
@@ -44,6 +51,9 @@ def available(variants, say=lambda text: None):
     if not services.redis_binary():
         say(f"No redis-server, so no Redis variants: {services.HOW_TO_GET_REDIS}.")
         variants = [v for v in variants if not v.redis]
+    if not services.nginx_binary():
+        say(f"No nginx, so no variant behind it: {services.HOW_TO_GET_NGINX}.")
+        variants = [v for v in variants if not v.proxy]
     if importlib.util.find_spec("uvicorn") is None:
         say("No uvicorn, so no uvicorn variants: `make bench-setup` installs it (the bench extra).")
         variants = [v for v in variants if v.server != "uvicorn"]
@@ -73,7 +83,7 @@ class Plan:
 
 def sizes_of(variant, plan):
     """The room sizes a variant is measured at: every one, or for a lever the middle one (100)."""
-    if not variant.lever:
+    if not (variant.lever or variant.middle):
         return plan.sizes
     return [100 if 100 in plan.sizes else plan.sizes[len(plan.sizes) // 2]]
 

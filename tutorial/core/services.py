@@ -304,3 +304,40 @@ def start_nginx(servers, port, timeout=10):
     wait_until(lambda: wait_for_port(port, process, timeout=0), nginx, f"nginx did not listen on port {port}",
                timeout)
     return nginx
+
+
+# nginx as a production site puts it in front of daphne. The same headers go with every request,
+# set in one place: a location that sets any proxy_set_header of its own drops all of these.
+# Host with its port and the scheme the browser used: Django compares a form's Origin with
+# them (CSRF), and without the port or with "http" it refuses the login form. daphne reads
+# X-Forwarded-Proto (and -For) with --proxy-headers. Upgrade and Connection: without them
+# nginx passes a WebSocket handshake on as a plain GET (Django answers 404); `map` sends
+# "Connection: upgrade" only with an Upgrade header, and "close" otherwise, as a proxy should.
+# No proxy_read_timeout: nginx's 60 s is well above daphne's ping of a quiet socket, every 20 s.
+# tests/test_services.py checks what each of these lines is for; the benchmark measures its cost.
+PROXY = """
+    map $http_upgrade $connection_upgrade {
+        default upgrade;
+        "" close;
+    }
+    server {
+        listen 127.0.0.1:PORT ssl;
+        ssl_certificate PEM;
+        ssl_certificate_key PEM;
+        location / {
+            proxy_pass http://127.0.0.1:DAPHNE;
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+        }
+    }
+"""
+
+
+def proxy_config(port, pem, upstream, config=PROXY):
+    """`config` (PROXY, or PROXY with a change) for an nginx listening on the loopback `port`, with
+    TLS on `pem` (make_test_ca's server.pem), in front of the server on the loopback `upstream` port."""
+    return config.replace("PORT", str(port)).replace("PEM", str(pem)).replace("DAPHNE", str(upstream))
