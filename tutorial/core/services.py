@@ -315,17 +315,22 @@ def start_nginx(servers, port, timeout=10):
 # "Connection: upgrade" only with an Upgrade header, and "close" otherwise, as a proxy should.
 # No proxy_read_timeout: nginx's 60 s is well above daphne's ping of a quiet socket, every 20 s.
 # tests/test_services.py checks what each of these lines is for; the benchmark measures its cost.
+# An upstream of one server or several: nginx spreads new connections over them in turn, and
+# tries the next when one refuses to connect (a process stopped or restarting).
 PROXY = """
     map $http_upgrade $connection_upgrade {
         default upgrade;
         "" close;
+    }
+    upstream daphne {
+UPSTREAM
     }
     server {
         listen 127.0.0.1:PORT ssl;
         ssl_certificate PEM;
         ssl_certificate_key PEM;
         location / {
-            proxy_pass http://127.0.0.1:DAPHNE;
+            proxy_pass http://daphne;
             proxy_http_version 1.1;
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-Proto $scheme;
@@ -339,5 +344,8 @@ PROXY = """
 
 def proxy_config(port, pem, upstream, config=PROXY):
     """`config` (PROXY, or PROXY with a change) for an nginx listening on the loopback `port`, with
-    TLS on `pem` (make_test_ca's server.pem), in front of the server on the loopback `upstream` port."""
-    return config.replace("PORT", str(port)).replace("PEM", str(pem)).replace("DAPHNE", str(upstream))
+    TLS on `pem` (make_test_ca's server.pem), in front of the servers on the loopback ports
+    `upstream` (one port, or a list)."""
+    ports = upstream if isinstance(upstream, (list, tuple)) else [upstream]
+    servers = "\n".join(f"        server 127.0.0.1:{server};" for server in ports)
+    return config.replace("UPSTREAM", servers).replace("PORT", str(port)).replace("PEM", str(pem))

@@ -1,0 +1,80 @@
+"""A step served as production serves it, on this machine: Redis, two daphne processes sharing it,
+nginx with TLS in front of them (tutorial/core/services.py's PROXY) and, where asked, a PostgreSQL
+cluster for the database. Every part is a process of our own on loopback, on a free port, started
+side by side where it can be, and stopped together.
+
+The checks start one to talk to it as browsers would, through nginx. A production step's
+`make run` will start one and print its https address.
+"""
+
+import contextlib
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import serve, services
+from .wire import free_port
+
+
+@dataclass
+class Stack:
+    url: str  # https://127.0.0.1:<port>, nginx's
+    ca: Path  # the test CA's certificate: what a client must trust
+    servers: list  # the daphne processes (serve.Server), in nginx's upstream order
+    nginx: services.Nginx
+    redis: services.Redis
+    postgres: services.Postgres | None
+    env: dict  # the daphnes' environment: DATABASE_URL, REDIS_URL, the host and origin to trust
+    folder: Path  # the servers' logs and the certificates
+    exits: contextlib.ExitStack
+
+    @property
+    def port(self):
+        return self.nginx.port
+
+    def ws_url(self, path):
+        return f"wss://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        self.exits.close()
+
+
+def start_stack(folder, processes=2, postgres=False, port=None, config=services.PROXY, timeout=30):
+    """Serve the project in `folder` behind nginx on https://127.0.0.1:<port> (default: a free one).
+    postgres: give it a PostgreSQL cluster of its own as DATABASE_URL (else SQLITE_PATH, a file in
+    the stack's folder). Returns a running Stack; whatever fails to start stops what did."""
+    with contextlib.ExitStack() as exits:
+        scratch = tempfile.TemporaryDirectory(prefix="tutorial-stack-")
+        exits.callback(scratch.cleanup)
+        logs = Path(scratch.name)
+        redis = services.start_redis()
+        exits.callback(redis.stop)
+        cluster = services.start_postgres() if postgres else None
+        if cluster:
+            exits.callback(cluster.stop)
+        port = port or free_port()
+        url = f"https://127.0.0.1:{port}"
+        env = serve.environment(
+            REDIS_URL=redis.url,
+            DATABASE_URL=cluster.url if cluster else None,
+            SQLITE_PATH=None if cluster else logs / "db.sqlite3",
+            # What a production settings.py reads from its environment; a step before it ignores them.
+            DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+            DJANGO_CSRF_TRUSTED_ORIGINS=url,
+        )
+        done = serve.migrate(folder, env)
+        if done.returncode:
+            raise RuntimeError(f"manage.py migrate failed:\n{(done.stdout + done.stderr)[-3000:]}")
+        servers = [serve.start(folder, "daphne", env=env, log_path=logs / f"daphne-{index}.log", wait=0,
+                               args=["--proxy-headers"]) for index in range(processes)]
+        for server in servers:
+            exits.callback(server.stop)
+        for server in servers:  # started side by side, then each waited for
+            serve.wait_until_serving(server, "daphne", timeout)
+        ca, pem = services.make_test_ca(logs)
+        nginx = services.start_nginx(services.proxy_config(port, pem, [server.port for server in servers], config),
+                                     port)
+        exits.callback(nginx.stop)
+        return Stack(url, ca, servers, nginx, redis, cluster, env, logs, exits.pop_all())
