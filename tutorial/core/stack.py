@@ -9,6 +9,7 @@ The checks start one to talk to it as browsers would, through nginx. A productio
 
 import contextlib
 import secrets
+import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,10 @@ class Stack:
 
     def ws_url(self, path):
         return f"wss://127.0.0.1:{self.port}{path}"
+
+    def tls(self):
+        """A client's TLS context that trusts the stack's test CA, and nothing else."""
+        return ssl.create_default_context(cafile=str(self.ca))
 
     def stop(self):
         self.exits.close()

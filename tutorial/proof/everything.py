@@ -53,12 +53,12 @@ def long_job(step):
 
 
 def docs_job():
-    """The repository's and the docs site's checks: names shared by the steps, the tooling and the
-    services it starts, the strict build, freshness of what is generated, the site in a browser,
-    and its legibility at 1280 px."""
+    """The repository's and the docs site's checks: names shared by the steps, the tooling, the
+    services it starts and a step run as production runs it, the strict build, freshness of what
+    is generated, the site in a browser, and its legibility at 1280 px."""
     files = [str(ROOT / "tests" / name)
              for name in ("test_repository.py", "test_shape.py", "test_tooling.py", "test_services.py",
-                          "test_workspace.py", "test_docs.py", "test_site.py")]
+                          "test_stack.py", "test_workspace.py", "test_docs.py", "test_site.py")]
     return pytest_job(STEPS[-1], files, what="repository and docs")
 
 

@@ -1,0 +1,221 @@
+"""Step 10 run as production runs it, on this machine (tutorial/core/stack.py): what a restart
+does to its sockets, a channel layer over two Redis servers, and the history on PostgreSQL, where
+ids can commit out of order. The production step's page and its client build on what these show.
+
+Run by `make test` with the repository checks; skipped without nginx, Redis or PostgreSQL,
+saying how to get them, unless TUTORIAL_REQUIRE_* says they must run (CI sets them).
+"""
+
+import asyncio
+import contextlib
+import json
+import sys
+
+import pytest
+
+from conftest import LIVE_TIMEOUT, START_SECONDS, missing, recv_json, ws_open
+from tutorial.core import serve, services
+from tutorial.core.stack import start_stack
+from tutorial.core.steps import find
+
+
+@pytest.fixture
+def two_behind_nginx():
+    """Step 10 as production runs it, on one machine (tutorial/core/stack.py): two daphne processes
+    sharing a Redis channel layer and one SQLite file, behind one nginx with TLS."""
+    if not services.nginx_binary():
+        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
+    if not services.redis_binary():
+        missing(f"no redis-server: {services.HOW_TO_GET_REDIS}", "TUTORIAL_REQUIRE_REDIS")
+    stack = start_stack(find("10").folder, timeout=START_SECONDS)
+    yield stack
+    stack.stop()
+
+
+async def heard_until(ws, text, seconds=LIVE_TIMEOUT):
+    """The messages ws hears until one says `text` (that one included); fail if it does not come."""
+    heard = []
+    try:
+        async with asyncio.timeout(seconds):
+            while not heard or heard[-1].get("message") != text:
+                heard.append(json.loads(await ws.recv()))
+    except TimeoutError:
+        pytest.fail(f"{text!r} should reach every member within {seconds} s; this one heard {heard}")
+    return heard
+
+
+async def test_a_restart_behind_nginx_closes_one_processes_sockets_and_their_reconnects_miss_nothing(
+        two_behind_nginx):
+    """One of two processes gets SIGTERM, as a deploy restarts it. Its sockets close; their clients
+    connect again at the same address, and nginx sends them to the process still running. A
+    message sent meanwhile is in the room's history, which each connection is first told."""
+    import websockets
+
+    stack = two_behind_nginx
+    daphnes = stack.servers
+
+    async def join():
+        ws = await websockets.connect(stack.ws_url("/ws/chat/restart/"), ssl=stack.tls(), origin=stack.url,
+                                      open_timeout=LIVE_TIMEOUT)
+        return ws, await recv_json(ws, "connect() should first send its hello, with the room's history")
+
+    members = [(await join())[0] for _ in range(4)]  # nginx takes turns: two on each process
+    await members[0].send(json.dumps({"message": "before"}))
+    for ws in members:
+        await heard_until(ws, "before")
+    daphnes[0].process.terminate()
+    codes = {}
+    for index, ws in enumerate(members):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            codes[index] = ws.close_code
+    assert daphnes[0].process.wait(LIVE_TIMEOUT) is not None
+    assert len(codes) == 2, f"the two sockets of the stopped process should close, the two others stay: {codes}"
+    # daphne stops without a close frame: its clients see 1006, as after a crash, not 1001 (going
+    # away). A client must take 1006 as "connect again", and cannot tell a restart from a crash.
+    assert set(codes.values()) == {1006}, f"daphne's sockets, on SIGTERM, closed with {codes}: not 1006 any more?"
+    staying = [ws for index, ws in enumerate(members) if index not in codes]
+    await staying[0].send(json.dumps({"message": "while away"}))
+    for ws in staying:
+        await heard_until(ws, "while away")
+    back = [await join() for _ in codes]
+    for ws, hello in back:
+        said = [message.get("message") for message in hello.get("history", [])]
+        assert said[-2:] == ["before", "while away"], (
+            f"a member back after the restart should find what it missed in the room's history: {said}")
+    await back[0][0].send(json.dumps({"message": "after"}))
+    for ws in staying + [ws for ws, _ in back]:
+        await heard_until(ws, "after")
+    for ws in staying + [ws for ws, _ in back]:
+        await ws.close()
+
+
+# Past one Redis: channels_redis spreads the layer over every address in "hosts", each channel and
+# each group on the host its name hashes to. Every process must list the same hosts, in the same
+# order, or they would look for a group on different servers.
+SHARDED = """\
+import os
+
+from mysite.settings import *  # noqa: F401,F403 - step 10's settings, with two Redis hosts instead of one
+from mysite.settings import CHANNEL_LAYERS
+
+one = CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{**one, "address": url} for url in os.environ["REDIS_URLS"].split()]
+"""
+
+
+async def test_two_processes_on_a_layer_spread_over_two_redis_servers_share_every_room(tmp_path):
+    if not services.redis_binary():
+        missing(f"no redis-server: {services.HOW_TO_GET_REDIS}", "TUTORIAL_REQUIRE_REDIS")
+    step = find("10").folder
+    (tmp_path / "sharded_settings.py").write_text(SHARDED)
+    # Names unlike each other: the hash keeps 12 bits of a CRC32, and room0 to room7 all hash to one host.
+    rooms = ["lobby", "news", "general", "random", "help", "games", "music", "books"]
+    with contextlib.ExitStack() as stack:
+        redises = [services.start_redis() for _ in range(2)]
+        for redis in redises:
+            stack.callback(redis.stop)
+        env = serve.environment(SQLITE_PATH=tmp_path / "db.sqlite3", REDIS_URL=redises[0].url,
+                                REDIS_URLS=" ".join(redis.url for redis in redises),
+                                DJANGO_SETTINGS_MODULE="sharded_settings", PYTHONPATH=f"{tmp_path}:{step}")
+        done = serve.migrate(step, env)
+        assert done.returncode == 0, f"manage.py migrate should make step 10's tables:\n{done.stdout}{done.stderr}"
+        daphnes = [serve.start(step, "daphne", env=env, log_path=tmp_path / f"daphne-{index}.log", wait=0)
+                   for index in range(2)]
+        for daphne in daphnes:
+            stack.callback(daphne.stop)
+        for daphne in daphnes:
+            serve.wait_until_serving(daphne, "daphne", START_SECONDS)
+        async with contextlib.AsyncExitStack() as sockets:
+            pairs = []
+            for room in rooms:  # in each room, one member on each process
+                pair = [await sockets.enter_async_context(ws_open(daphne, f"/ws/chat/{room}/")) for daphne in daphnes]
+                pairs.append(pair)
+            for room, (first, second) in zip(rooms, pairs):
+                await first.send(json.dumps({"message": f"hello {room}"}))
+                await heard_until(second, f"hello {room}")
+            groups = [sorted(key.decode() for key in redis.client().keys("asgi:group:chat_*")) for redis in redises]
+    assert all(groups) and not set(groups[0]) & set(groups[1]), (
+        f"the rooms' groups should be spread over both Redis servers, each on one: {groups}")
+    assert len(groups[0]) + len(groups[1]) == len(rooms), f"each room's group should be in Redis once: {groups}"
+
+
+# Step 10's settings, with the database that DATABASE_URL names, as a production settings.py has it.
+ON_POSTGRES = """\
+import os
+
+import dj_database_url
+
+from mysite.settings import *  # noqa: F401,F403 - step 10's settings, on PostgreSQL instead of SQLite
+
+DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}
+"""
+
+# A message saved in a transaction that stays open until told to commit: PostgreSQL gives it its
+# id at the INSERT, so a message stored after it, and committed first, has a higher id.
+SLOW_SAVE = """\
+import sys
+
+from django.db import transaction
+
+from chat.models import Message
+
+with transaction.atomic():
+    message = Message.objects.create(room="order", author="slow", text="saved first")
+    print(message.id, flush=True)
+    sys.stdin.readline()
+print("committed", flush=True)
+"""
+
+
+def texts(events):
+    return [event.get("message") for event in events]
+
+
+async def test_on_postgres_a_message_committed_out_of_id_order_is_neither_lost_nor_shown_twice(tmp_path):
+    """Ids are given out at INSERT and become visible at COMMIT: a newcomer's history can hold id 2
+    and not yet id 1. Step 10 reads the history after it joins the group and drops a live message
+    whose id its history held, so id 1 still comes, live, once. (A client that asked for "every
+    message after the last id it saw", as a reconnecting one might, would never get id 1.)"""
+    if not services.postgres_binaries():
+        missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
+    if not services.redis_binary():
+        missing(f"no redis-server: {services.HOW_TO_GET_REDIS}", "TUTORIAL_REQUIRE_REDIS")
+    step = find("10").folder
+    (tmp_path / "on_postgres.py").write_text(ON_POSTGRES)
+    with contextlib.ExitStack() as stack:
+        cluster = services.start_postgres()
+        stack.callback(cluster.stop)
+        redis = services.start_redis()
+        stack.callback(redis.stop)
+        env = serve.environment(DATABASE_URL=cluster.url, REDIS_URL=redis.url,
+                                DJANGO_SETTINGS_MODULE="on_postgres", PYTHONPATH=f"{tmp_path}:{step}")
+        done = serve.migrate(step, env)
+        assert done.returncode == 0, f"manage.py migrate on PostgreSQL failed:\n{done.stdout}{done.stderr}"
+        daphne = serve.start(step, "daphne", env=env, log_path=tmp_path / "daphne.log", wait=START_SECONDS)
+        stack.callback(daphne.stop)
+        shell = await asyncio.create_subprocess_exec(
+            sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", SLOW_SAVE, cwd=step, env=env,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        stack.callback(lambda: shell.returncode is None and shell.kill())
+        first_id = (await asyncio.wait_for(shell.stdout.readline(), LIVE_TIMEOUT)).decode().strip()
+        assert first_id.isdigit(), f"the shell should print the id of its message, not {first_id!r}"
+        async with ws_open(daphne, "/ws/chat/order/") as early:
+            await early.send(json.dumps({"message": "said second"}))
+            await recv_json(early, "the room should send its own message back")
+            async with ws_open(daphne, "/ws/chat/order/", hello=False) as newcomer:
+                hello = await recv_json(newcomer, "connect() should first send its hello, with the history")
+                assert texts(hello["history"]) == ["said second"], (
+                    f"the history should hold the committed message only: {hello['history']}")
+                shell.stdin.write(b"commit\n")
+                await shell.stdin.drain()
+                late = await recv_json(newcomer, f"message {first_id}, once committed, should reach the room live")
+                assert late.get("message") == "saved first", f"expected the slow message, live: {late}"
+                with contextlib.suppress(TimeoutError):
+                    extra = await asyncio.wait_for(newcomer.recv(), 1)
+                    pytest.fail(f"nothing more should come: {extra}")
+            async with ws_open(daphne, "/ws/chat/order/", hello=False) as later:
+                hello = await recv_json(later, "connect() should first send its hello, with the history")
+                assert texts(hello["history"]) == ["saved first", "said second"], (
+                    f"a later history is in id order, not in the order of the commits: {hello['history']}")
+        assert await asyncio.wait_for(shell.wait(), LIVE_TIMEOUT) == 0
