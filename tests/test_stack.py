@@ -19,15 +19,22 @@ from tutorial.core.stack import start_stack
 from tutorial.core.steps import find
 
 
-@pytest.fixture
-def two_behind_nginx():
-    """Step 10 as production runs it, on one machine (tutorial/core/stack.py): two daphne processes
-    sharing a Redis channel layer and one SQLite file, behind one nginx with TLS."""
+# What a client sees when the server it is connected to is stopped (SIGTERM): daphne stops without
+# a close frame, so its clients see 1006, as after a crash, and cannot tell a restart from one;
+# uvicorn closes each socket with 1012, "service restart". Either way the client must connect again.
+STOPPED = {"daphne": 1006, "uvicorn": 1012}
+
+
+@pytest.fixture(params=sorted(STOPPED))
+def two_behind_nginx(request):
+    """Step 10 as production runs it, on one machine (tutorial/core/stack.py): two daphne (or
+    uvicorn) processes sharing a Redis channel layer and one SQLite file, behind one nginx with TLS."""
     if not services.nginx_binary():
         missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
     if not services.redis_binary():
         missing(f"no redis-server: {services.HOW_TO_GET_REDIS}", "TUTORIAL_REQUIRE_REDIS")
-    stack = start_stack(find("10").folder, timeout=START_SECONDS)
+    stack = start_stack(find("10").folder, timeout=START_SECONDS, server=request.param)
+    stack.server = request.param
     yield stack
     stack.stop()
 
@@ -46,7 +53,7 @@ async def heard_until(ws, text, seconds=LIVE_TIMEOUT):
 
 async def test_a_restart_behind_nginx_closes_one_processes_sockets_and_their_reconnects_miss_nothing(
         two_behind_nginx):
-    """One of two processes gets SIGTERM, as a deploy restarts it. Its sockets close; their clients
+    """One of two processes gets SIGTERM, as a deploy restarts it. Its sockets close (STOPPED); their clients
     connect again at the same address, and nginx sends them to the process still running. A
     message sent meanwhile is in the room's history, which each connection is first told."""
     import websockets
@@ -71,9 +78,9 @@ async def test_a_restart_behind_nginx_closes_one_processes_sockets_and_their_rec
             codes[index] = ws.close_code
     assert daphnes[0].process.wait(LIVE_TIMEOUT) is not None
     assert len(codes) == 2, f"the two sockets of the stopped process should close, the two others stay: {codes}"
-    # daphne stops without a close frame: its clients see 1006, as after a crash, not 1001 (going
-    # away). A client must take 1006 as "connect again", and cannot tell a restart from a crash.
-    assert set(codes.values()) == {1006}, f"daphne's sockets, on SIGTERM, closed with {codes}: not 1006 any more?"
+    expected = STOPPED[stack.server]
+    assert set(codes.values()) == {expected}, (
+        f"{stack.server}'s sockets, on SIGTERM, should close with {expected}: they closed with {codes}")
     staying = [ws for index, ws in enumerate(members) if index not in codes]
     await staying[0].send(json.dumps({"message": "while away"}))
     for ws in staying:

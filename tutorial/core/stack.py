@@ -1,7 +1,7 @@
-"""A step served as production serves it, on this machine: Redis, two daphne processes sharing it,
-nginx with TLS in front of them (tutorial/core/services.py's PROXY) and, where asked, a PostgreSQL
-cluster for the database. Every part is a process of our own on loopback, on a free port, started
-side by side where it can be, and stopped together.
+"""A step served as production serves it, on this machine: Redis, two daphne (or uvicorn)
+processes sharing it, nginx with TLS in front of them (tutorial/core/services.py's PROXY) and,
+where asked, a PostgreSQL cluster for the database. Every part is a process of our own on
+loopback, on a free port, started side by side where it can be, and stopped together.
 
 The checks start one to talk to it as browsers would, through nginx. A production step's
 `make run` will start one and print its https address.
@@ -22,7 +22,7 @@ from .wire import free_port
 class Stack:
     url: str  # https://127.0.0.1:<port>, nginx's
     ca: Path  # the test CA's certificate: what a client must trust
-    servers: list  # the daphne processes (serve.Server), in nginx's upstream order
+    servers: list  # the daphne (or uvicorn) processes, serve.Server each, in nginx's upstream order
     nginx: services.Nginx
     redis: services.Redis
     postgres: services.Postgres | None
@@ -45,10 +45,20 @@ class Stack:
         self.exits.close()
 
 
-def start_stack(folder, processes=2, postgres=False, port=None, config=services.PROXY, timeout=30):
+# What each server needs to read nginx's X-Forwarded-Proto and -For, and to run Channels' router.
+SERVER_ARGS = {
+    "daphne": ["--proxy-headers"],
+    # uvicorn trusts the headers from 127.0.0.1 by default; Channels' router speaks no lifespan.
+    "uvicorn": ["--proxy-headers", "--lifespan", "off"],
+}
+
+
+def start_stack(folder, processes=2, postgres=False, port=None, config=services.PROXY, timeout=30,
+                server="daphne"):
     """Serve the project in `folder` behind nginx on https://127.0.0.1:<port> (default: a free one).
     postgres: give it a PostgreSQL cluster of its own as DATABASE_URL (else SQLITE_PATH, a file in
-    the stack's folder). Returns a running Stack; whatever fails to start stops what did."""
+    the stack's folder). server: "daphne" or "uvicorn". Returns a running Stack; whatever fails to
+    start stops what did."""
     with contextlib.ExitStack() as exits:
         scratch = tempfile.TemporaryDirectory(prefix="tutorial-stack-")
         exits.callback(scratch.cleanup)
@@ -72,14 +82,14 @@ def start_stack(folder, processes=2, postgres=False, port=None, config=services.
         done = serve.migrate(folder, env)
         if done.returncode:
             raise RuntimeError(f"manage.py migrate failed:\n{(done.stdout + done.stderr)[-3000:]}")
-        servers = [serve.start(folder, "daphne", env=env, log_path=logs / f"daphne-{index}.log", wait=0,
-                               args=["--proxy-headers"]) for index in range(processes)]
-        for server in servers:
-            exits.callback(server.stop)
-        for server in servers:  # started side by side, then each waited for
-            serve.wait_until_serving(server, "daphne", timeout)
+        servers = [serve.start(folder, server, env=env, log_path=logs / f"{server}-{index}.log", wait=0,
+                               args=SERVER_ARGS[server]) for index in range(processes)]
+        for process in servers:
+            exits.callback(process.stop)
+        for process in servers:  # started side by side, then each waited for
+            serve.wait_until_serving(process, server, timeout)
         ca, pem = services.make_test_ca(logs)
-        nginx = services.start_nginx(services.proxy_config(port, pem, [server.port for server in servers], config),
+        nginx = services.start_nginx(services.proxy_config(port, pem, [process.port for process in servers], config),
                                      port)
         exits.callback(nginx.stop)
         return Stack(url, ca, servers, nginx, redis, cluster, env, logs, exits.pop_all())
