@@ -39,6 +39,10 @@ def two_behind_nginx(request):
     stack.stop()
 
 
+def texts(events):
+    return [event.get("message") for event in events]
+
+
 async def heard_until(ws, text, seconds=LIVE_TIMEOUT):
     """The messages ws hears until one says `text` (that one included); fail if it does not come."""
     heard = []
@@ -175,10 +179,6 @@ print("committed", flush=True)
 """
 
 
-def texts(events):
-    return [event.get("message") for event in events]
-
-
 async def test_on_postgres_a_message_committed_out_of_id_order_is_neither_lost_nor_shown_twice(tmp_path):
     """Ids are given out at INSERT and become visible at COMMIT: a newcomer's history can hold id 2
     and not yet id 1. Step 10 reads the history after it joins the group and drops a live message
@@ -226,3 +226,39 @@ async def test_on_postgres_a_message_committed_out_of_id_order_is_neither_lost_n
                 assert texts(hello["history"]) == ["saved first", "said second"], (
                     f"a later history is in id order, not in the order of the commits: {hello['history']}")
         assert await asyncio.wait_for(shell.wait(), LIVE_TIMEOUT) == 0
+
+
+@pytest.mark.parametrize("two_behind_nginx", ["daphne"], indirect=True)
+async def test_a_killed_process_leaves_its_channels_in_the_rooms_group_and_the_room_goes_on(two_behind_nginx):
+    """SIGKILL, or a machine that dies: no disconnect() runs, so no group_discard. The dead channels
+    stay in the room's group in Redis until group_expiry (a day by default); messages sent to them
+    wait in Redis until their expiry (60 s), then go. The room goes on for everyone else."""
+    import websockets
+
+    stack = two_behind_nginx
+    group = "asgi:group:chat_killed"
+
+    async def join():
+        ws = await websockets.connect(stack.ws_url("/ws/chat/killed/"), ssl=stack.tls(), origin=stack.url,
+                                      open_timeout=LIVE_TIMEOUT)
+        return ws, await recv_json(ws, "connect() should first send its hello, with the room's history")
+
+    members = [(await join())[0] for _ in range(4)]  # two on each process
+    stack.servers[0].process.kill()
+    dropped = []
+    for ws in members:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            dropped.append(ws.close_code)
+    assert dropped == [1006, 1006], f"the killed process's two sockets should drop with 1006: {dropped}"
+    assert stack.redis.client().zcard(group) == 4, "the killed process's two channels should still be in the group"
+    staying = [ws for ws in members if ws.close_code is None]
+    await staying[0].send(json.dumps({"message": "after the kill"}))
+    for ws in staying:
+        await heard_until(ws, "after the kill")
+    back = [await join() for _ in dropped]
+    for _, hello in back:
+        assert texts(hello["history"])[-1:] == ["after the kill"], f"the history should hold it: {hello['history']}"
+    assert stack.redis.client().zcard(group) == 6, "two dead channels, two that stayed, two that came back"
+    for ws in staying + [ws for ws, _ in back]:
+        await ws.close()
