@@ -13,6 +13,7 @@
 # And:
 #   make run                  serve the current step (no workspace: the last step) on http://127.0.0.1:8000/chat/
 #   make run STEP=02          serve our step 02 (DIR=path: your own copy; PORT=8002: another port)
+#   make run STEP=10 STACK=1  serve it as production does: https through nginx, two processes on Redis
 #   make check STEP=02        our step 02's checklist (add DIR=path/to/your/copy to check your own)
 #   make test                 every step's checks, each step's replay, and the docs build
 #   make docs                 serve the docs site on http://127.0.0.1:8001/
@@ -25,6 +26,7 @@
 STEP ?=
 PORT ?= 8000
 DIR ?=
+STACK ?=
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -40,7 +42,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
-	$(PY) -m tutorial run $(STEP) --port $(PORT) $(if $(DIR),--dir $(DIR))
+	$(PY) -m tutorial run $(STEP) --port $(PORT) $(if $(DIR),--dir $(DIR)) $(if $(filter 1,$(STACK)),--stack)
 
 check: setup
 	$(PY) -m tutorial check $(STEP) $(if $(DIR),--dir $(DIR)) $(if $(filter 1,$(V)),-v)

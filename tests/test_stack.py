@@ -9,14 +9,22 @@ saying how to get them, unless TUTORIAL_REQUIRE_* says they must run (CI sets th
 import asyncio
 import contextlib
 import json
+import re
+import signal
+import ssl
+import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 
 from conftest import LIVE_TIMEOUT, START_SECONDS, missing, recv_json, ws_open
 from tutorial.core import serve, services
 from tutorial.core.stack import start_stack
-from tutorial.core.steps import find
+from tutorial.core.steps import ROOT, find
+from tutorial.core.wire import free_port, port_in_use
 
 
 # What a client sees when the server it is connected to is stopped (SIGTERM): daphne stops without
@@ -262,3 +270,51 @@ async def test_a_killed_process_leaves_its_channels_in_the_rooms_group_and_the_r
     assert stack.redis.client().zcard(group) == 6, "two dead channels, two that stayed, two that came back"
     for ws in staying + [ws for ws, _ in back]:
         await ws.close()
+
+
+def children(pid):
+    """The pids of a process's children, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_make_run_with_stack_serves_https_and_stops_it_all(stop):
+    """`make run STEP=10 STACK=1`: the step at an https address, through nginx; Ctrl-C (or a kill)
+    stops nginx, both daphnes and Redis, and frees the port."""
+    if not (services.nginx_binary() and services.redis_binary()):
+        missing(f"no nginx or redis-server: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
+    port = free_port()
+    run = subprocess.Popen([sys.executable, "-m", "tutorial", "run", "10", "--stack", "--port", str(port)],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=serve.environment())
+    try:
+        said = []
+        deadline = time.monotonic() + START_SECONDS
+        while not any("Ctrl-C stops it all" in line for line in said) and time.monotonic() < deadline:
+            line = run.stdout.readline()
+            if not line:
+                break
+            said.append(line)
+        url = f"https://127.0.0.1:{port}/chat/"
+        assert any(f"Open {url} " in line for line in said), f"make run STACK=1 should say where to go:\n{''.join(said)}"
+        ca = re.search(r"or trust (\S+ca\.pem)\.", "".join(said))
+        assert ca, f"it should name the test CA's certificate, to trust:\n{''.join(said)}"
+        with urllib.request.urlopen(url, context=ssl.create_default_context(cafile=ca[1]), timeout=LIVE_TIMEOUT) as page:
+            assert page.status == 200, f"GET {url} should answer 200"
+        started = children(run.pid)
+        assert len(started) >= 4, f"nginx, two daphnes and Redis should be its children: {started}"
+        run.send_signal(stop)
+        assert run.wait(LIVE_TIMEOUT) == 0, "it should stop cleanly"
+        alive = [pid for pid in started if Path(f"/proc/{pid}").exists()
+                 and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+        assert not alive, f"every process of the stack should have stopped: {alive} still run"
+        assert not port_in_use(port), f"port {port} should be free again"
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()

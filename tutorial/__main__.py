@@ -59,6 +59,8 @@ def parser():
     run.add_argument("step", nargs="?")
     run.add_argument("--port", type=int, default=8000, help="serve on this port instead (default 8000)")
     run.add_argument("--dir", help="serve this folder (your own copy) instead")
+    run.add_argument("--stack", action="store_true",
+                     help="as production serves it: https through nginx, two daphne processes on Redis")
 
     test = commands.add_parser("test", help="every step's checks, each step's replay and the docs")
     test.add_argument("--jobs", type=int, default=2, help="suites run side by side (default 2)")
@@ -97,7 +99,7 @@ def main(argv=None):
     if args.command == "reset":
         return commands.reset()
     if args.command == "run":
-        return commands.run_server(args.step, args.port, args.dir)
+        return commands.run_server(args.step, args.port, args.dir, args.stack)
     return everything.test_everything(args.jobs)
 
 

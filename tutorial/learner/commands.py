@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ..checks.verdict import run
@@ -134,9 +135,10 @@ def progress():
     return 0
 
 
-def run_server(number, port, folder=None):
+def run_server(number, port, folder=None, stack=False):
     """`make run`: serve a step (ours with STEP=, a folder with DIR=, else the workspace's current
-    step, else our last) in the foreground, with a Redis of its own from step 06 on."""
+    step, else our last) in the foreground, with a Redis of its own from step 06 on; with
+    STACK=1, as production serves it (run_stack)."""
     step, folder = target(number, folder)
     # Checked first: otherwise daphne only logs "Address already in use" and keeps running, after
     # we have told the learner to open a page that another server (or nothing) is answering.
@@ -149,6 +151,8 @@ def run_server(number, port, folder=None):
         print(f"Serving your copy of step {step.name}, {relative(folder)}.")
     else:
         print(f"Step {step.name}: {step.concept}")
+    if stack:
+        return run_stack(step, folder, port)
     redis_url = os.environ.get("REDIS_URL")  # a Redis the learner already runs
     env = serve.environment(REDIS_URL=redis_url)
     # The admin, sessions and users need their tables; migrate is quick when there is nothing to do.
@@ -186,3 +190,44 @@ def run_server(number, port, folder=None):
             server.wait()
         if redis is not None:
             redis.stop()
+
+
+def run_stack(step, folder, port):
+    """`make run STACK=1`: the step behind nginx with TLS on https://127.0.0.1:<port>, two daphne
+    processes on one Redis (tutorial/core/stack.py), until Ctrl-C stops them all."""
+    needed = [(services.nginx_binary(), f"nginx: {services.HOW_TO_GET_NGINX}"),
+              (services.redis_binary(), f"redis-server: {services.HOW_TO_GET_REDIS}"),
+              (step.redis, f"a step that shares its layer through Redis: step 06 or later, not {step.number}")]
+    wanting = [what for present, what in needed if not present]
+    if wanting:
+        raise SystemExit("STACK=1 needs " + "; and ".join(wanting) + ".")
+    from ..core.stack import start_stack
+
+    def stop(*_):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    try:
+        running = start_stack(folder, port=port)
+    except (RuntimeError, serve.NotServing) as failed:
+        raise SystemExit(f"The stack did not start: {failed}") from None
+    try:
+        print(f"Open {running.url}/chat/ in your browser.\n"
+              f"nginx there does TLS with a certificate from a test authority made for this run, which no "
+              f"browser trusts: accept it once for the page (its wss:// socket then goes through), or trust "
+              f"{running.ca}.\n"
+              f"Behind it: {len(running.servers)} daphne processes on Redis at {running.redis.url}; their "
+              f"consoles are in {running.folder}.\n"
+              "Ctrl-C stops it all.", flush=True)
+        while all(server.running for server in running.servers) and running.nginx.process.poll() is None:
+            time.sleep(0.5)
+        print("A process of the stack stopped; the end of the consoles in " + str(running.folder) + ":")
+        for log in sorted(running.folder.glob("*.log")):
+            print(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-10:]))
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        running.stop()
