@@ -360,7 +360,6 @@ async def test_on_the_in_memory_layer_a_shell_reaches_nobody(server, live_databa
     )
 
 
-@pytest.mark.beside
 async def test_with_redis_the_command_and_the_shell_reach_both_processes(two_on_redis, redis_server, live_database,
                                                                          settings):
     # A shell of its own saves a Message, and this process runs the command meanwhile (call_command):

@@ -122,7 +122,6 @@ async def answering_through_redis(redis_layer, connect):
     await fuzz.check_it_answers(await connect("/ws/chat/fuzz/"), receive_json)
 
 
-@pytest.mark.beside
 @given(frame=fuzz.frames)
 @fuzz.fuzz_settings
 async def test_any_frame_through_redis_gets_an_answer(answering_through_redis, connect, frame):

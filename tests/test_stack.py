@@ -8,13 +8,16 @@ saying how to get them, unless TUTORIAL_REQUIRE_* says they must run (CI sets th
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import random
+import queue
 import re
 import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -42,14 +45,34 @@ def two_behind_nginx(request):
         missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
     if not services.redis_binary():
         missing(f"no redis-server: {services.HOW_TO_GET_REDIS}", "TUTORIAL_REQUIRE_REDIS")
+    if request.param == "uvicorn" and not importlib.util.find_spec("uvicorn"):
+        missing("no uvicorn: `make bench-setup` installs it (the bench extra)", "TUTORIAL_REQUIRE_NGINX")
     stack = start_stack(find("10").folder, timeout=START_SECONDS, server=request.param)
-    stack.server = request.param
     yield stack
     stack.stop()
 
 
 def texts(events):
     return [event.get("message") for event in events]
+
+
+async def join(stack, room):
+    """A WebSocket to `room` through the stack's nginx, and the hello it was first sent."""
+    import websockets
+
+    ws = await websockets.connect(stack.ws_url(f"/ws/chat/{room}/"), ssl=stack.tls(), origin=stack.url,
+                                  open_timeout=LIVE_TIMEOUT)
+    return ws, await recv_json(ws, "connect() should first send its hello, with the room's history")
+
+
+async def exits(server, seconds=START_SECONDS):
+    """Wait, without holding up the event loop, until a stopped server's process has exited."""
+    try:
+        async with asyncio.timeout(seconds):
+            while server.process.poll() is None:
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        pytest.fail(f"the stopped server was still running {seconds} s later; its console:\n{server.log()[-2000:]}")
 
 
 async def closes(members, expected, seconds=LIVE_TIMEOUT):
@@ -80,23 +103,15 @@ async def test_a_restart_behind_nginx_closes_one_processes_sockets_and_their_rec
     """One of two processes gets SIGTERM, as a deploy restarts it. Its sockets close (STOPPED); their clients
     connect again at the same address, and nginx sends them to the process still running. A
     message sent meanwhile is in the room's history, which each connection is first told."""
-    import websockets
-
     stack = two_behind_nginx
     daphnes = stack.servers
-
-    async def join():
-        ws = await websockets.connect(stack.ws_url("/ws/chat/restart/"), ssl=stack.tls(), origin=stack.url,
-                                      open_timeout=LIVE_TIMEOUT)
-        return ws, await recv_json(ws, "connect() should first send its hello, with the room's history")
-
-    members = [(await join())[0] for _ in range(4)]  # nginx takes turns: two on each process
+    members = [(await join(stack, "restart"))[0] for _ in range(4)]  # nginx takes turns: two on each process
     await members[0].send(json.dumps({"message": "before"}))
     for ws in members:
         await heard_until(ws, "before")
     daphnes[0].process.terminate()
     codes = await closes(members, 2)
-    assert daphnes[0].process.wait(LIVE_TIMEOUT) is not None
+    await exits(daphnes[0])
     assert len(codes) == 2, f"the two sockets of the stopped process should close, the two others stay: {codes}"
     expected = STOPPED[stack.server]
     assert set(codes.values()) == {expected}, (
@@ -105,9 +120,9 @@ async def test_a_restart_behind_nginx_closes_one_processes_sockets_and_their_rec
     await staying[0].send(json.dumps({"message": "while away"}))
     for ws in staying:
         await heard_until(ws, "while away")
-    back = [await join() for _ in codes]
+    back = [await join(stack, "restart") for _ in codes]
     for ws, hello in back:
-        said = [message.get("message") for message in hello.get("history", [])]
+        said = texts(hello.get("history", []))
         assert said[-2:] == ["before", "while away"], (
             f"a member back after the restart should find what it missed in the room's history: {said}")
     await back[0][0].send(json.dumps({"message": "after"}))
@@ -204,29 +219,27 @@ async def test_on_postgres_a_message_committed_out_of_id_order_is_neither_lost_n
         missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
     if not services.redis_binary():
         missing(f"no redis-server: {services.HOW_TO_GET_REDIS}", "TUTORIAL_REQUIRE_REDIS")
-    step = find("10").folder
+    if not services.nginx_binary():
+        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
+    import psycopg
+
     (tmp_path / "on_postgres.py").write_text(ON_POSTGRES)
-    with contextlib.ExitStack() as stack:
-        cluster = services.start_postgres()
-        stack.callback(cluster.stop)
-        redis = services.start_redis()
-        stack.callback(redis.stop)
-        env = serve.environment(DATABASE_URL=cluster.url, REDIS_URL=redis.url,
-                                DJANGO_SETTINGS_MODULE="on_postgres", PYTHONPATH=f"{tmp_path}:{step}")
-        done = serve.migrate(step, env)
-        assert done.returncode == 0, f"manage.py migrate on PostgreSQL failed:\n{done.stdout}{done.stderr}"
-        daphne = serve.start(step, "daphne", env=env, log_path=tmp_path / "daphne.log", wait=START_SECONDS)
-        stack.callback(daphne.stop)
+    stack = start_stack(find("10").folder, processes=1, postgres=True, settings=(tmp_path, "on_postgres"),
+                        timeout=START_SECONDS)
+    tls = {"ssl": stack.tls()}
+    shell = None
+    try:
         shell = await asyncio.create_subprocess_exec(
-            sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", SLOW_SAVE, cwd=step, env=env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        stack.callback(lambda: shell.returncode is None and shell.kill())
-        first_id = (await asyncio.wait_for(shell.stdout.readline(), LIVE_TIMEOUT)).decode().strip()
+            sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", SLOW_SAVE, cwd=stack.project,
+            env=stack.env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        # A cold Python with Django and psycopg to import, then a connection: a busy machine's seconds.
+        first_id = (await asyncio.wait_for(shell.stdout.readline(), START_SECONDS)).decode().strip()
         assert first_id.isdigit(), f"the shell should print the id of its message, not {first_id!r}"
-        async with ws_open(daphne, "/ws/chat/order/") as early:
+        async with ws_open(stack, "/ws/chat/order/", **tls) as early:
             await early.send(json.dumps({"message": "said second"}))
             await recv_json(early, "the room should send its own message back")
-            async with ws_open(daphne, "/ws/chat/order/", hello=False) as newcomer:
+            async with ws_open(stack, "/ws/chat/order/", hello=False, **tls) as newcomer:
                 hello = await recv_json(newcomer, "connect() should first send its hello, with the history")
                 assert texts(hello["history"]) == ["said second"], (
                     f"the history should hold the committed message only: {hello['history']}")
@@ -237,11 +250,20 @@ async def test_on_postgres_a_message_committed_out_of_id_order_is_neither_lost_n
                 with contextlib.suppress(TimeoutError):
                     extra = await asyncio.wait_for(newcomer.recv(), 1)
                     pytest.fail(f"nothing more should come: {extra}")
-            async with ws_open(daphne, "/ws/chat/order/", hello=False) as later:
+            async with ws_open(stack, "/ws/chat/order/", hello=False, **tls) as later:
                 hello = await recv_json(later, "connect() should first send its hello, with the history")
                 assert texts(hello["history"]) == ["saved first", "said second"], (
                     f"a later history is in id order, not in the order of the commits: {hello['history']}")
         assert await asyncio.wait_for(shell.wait(), LIVE_TIMEOUT) == 0
+        with psycopg.connect(stack.postgres.url, connect_timeout=LIVE_TIMEOUT) as database:
+            stored = database.execute("SELECT id, text FROM chat_message ORDER BY id").fetchall()
+        assert [text for _, text in stored] == ["saved first", "said second"], (
+            f"both messages should be rows in PostgreSQL, in id order: {stored}")
+    finally:
+        if shell is not None and shell.returncode is None:
+            shell.kill()
+            await shell.wait()
+        stack.stop()
 
 
 @pytest.mark.parametrize("two_behind_nginx", ["daphne"], indirect=True)
@@ -249,17 +271,9 @@ async def test_a_killed_process_leaves_its_channels_in_the_rooms_group_and_the_r
     """SIGKILL, or a machine that dies: no disconnect() runs, so no group_discard. The dead channels
     stay in the room's group in Redis until group_expiry (a day by default); messages sent to them
     wait in Redis until their expiry (60 s), then go. The room goes on for everyone else."""
-    import websockets
-
     stack = two_behind_nginx
     group = "asgi:group:chat_killed"
-
-    async def join():
-        ws = await websockets.connect(stack.ws_url("/ws/chat/killed/"), ssl=stack.tls(), origin=stack.url,
-                                      open_timeout=LIVE_TIMEOUT)
-        return ws, await recv_json(ws, "connect() should first send its hello, with the room's history")
-
-    members = [(await join())[0] for _ in range(4)]  # two on each process
+    members = [(await join(stack, "killed"))[0] for _ in range(4)]  # two on each process
     stack.servers[0].process.kill()
     dropped = list((await closes(members, 2)).values())
     assert dropped == [1006, 1006], f"the killed process's two sockets should drop with 1006: {dropped}"
@@ -268,7 +282,7 @@ async def test_a_killed_process_leaves_its_channels_in_the_rooms_group_and_the_r
     await staying[0].send(json.dumps({"message": "after the kill"}))
     for ws in staying:
         await heard_until(ws, "after the kill")
-    back = [await join() for _ in dropped]
+    back = [await join(stack, "killed") for _ in dropped]
     for _, hello in back:
         assert texts(hello["history"])[-1:] == ["after the kill"], f"the history should hold it: {hello['history']}"
     assert stack.redis.client().zcard(group) == 6, "two dead channels, two that stayed, two that came back"
@@ -290,20 +304,25 @@ def children(pid):
 def test_make_run_with_stack_serves_https_and_stops_it_all(stop):
     """`make run STEP=10 STACK=1`: the step at an https address, through nginx; Ctrl-C (or a kill)
     stops nginx, both daphnes and Redis, and frees the port."""
-    if not (services.nginx_binary() and services.redis_binary()):
-        missing(f"no nginx or redis-server: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
+    if not services.nginx_binary():
+        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
+    if not services.redis_binary():
+        missing(f"no redis-server: {services.HOW_TO_GET_REDIS}", "TUTORIAL_REQUIRE_REDIS")
     port = free_port()
     run = subprocess.Popen([sys.executable, "-m", "tutorial", "run", "10", "--stack", "--port", str(port)],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            env=serve.environment())
     try:
+        # Its lines, read by a thread: a readline() here could wait past any deadline.
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in run.stdout], daemon=True).start()
         said = []
         deadline = time.monotonic() + START_SECONDS
-        while not any("Ctrl-C stops it all" in line for line in said) and time.monotonic() < deadline:
-            line = run.stdout.readline()
-            if not line:
+        while not any("Ctrl-C stops it all" in line for line in said):
+            try:
+                said.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
                 break
-            said.append(line)
         url = f"https://127.0.0.1:{port}/chat/"
         assert any(f"Open {url} " in line for line in said), (
             f"make run STACK=1 should say where to go:\n{''.join(said)}")
@@ -321,9 +340,13 @@ def test_make_run_with_stack_serves_https_and_stops_it_all(stop):
         assert not alive, f"every process of the stack should have stopped: {alive} still run"
         assert not port_in_use(port), f"port {port} should be free again"
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+        if run.poll() is None:  # failed before its stop: stop it as a learner would, so it cleans up
+            run.terminate()
+            try:
+                run.wait(LIVE_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                run.kill()
+                run.wait()
 
 
 class Member:

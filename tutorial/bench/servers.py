@@ -107,10 +107,8 @@ def serving(variant, redis, logs, backlog):
         if not variant.proxy:
             yield [server.port for server in servers], pids, database, None
             return
-        ca, pem = services.make_test_ca(logs)
-        port = free_port()
-        nginx = services.start_nginx(services.proxy_config(port, pem, servers[0].port), port)
-        yield [port], pids + [nginx.process.pid], database, ca
+        nginx, ca = services.start_proxy(logs, [server.port for server in servers])
+        yield [nginx.port], pids + [nginx.process.pid], database, ca
     finally:
         if nginx:
             nginx.stop()

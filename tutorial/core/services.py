@@ -270,8 +270,11 @@ daemon off;
 master_process off;
 pid {folder}/nginx.pid;
 error_log stderr notice;
+# A proxied WebSocket is two connections, the client's and daphne's: 2,000 serve 1,000 clients.
+# Each is a file descriptor, past the usual 1,024 a process may open.
+worker_rlimit_nofile 4096;
 events {{
-    worker_connections 512;
+    worker_connections 2048;
 }}
 http {{
     access_log {folder}/access.log;
@@ -352,3 +355,12 @@ def proxy_config(port, pem, upstream, config=PROXY):
     ports = upstream if isinstance(upstream, (list, tuple)) else [upstream]
     servers = "\n".join(f"        server 127.0.0.1:{server} fail_timeout=1s;" for server in ports)
     return config.replace("UPSTREAM", servers).replace("PORT", str(port)).replace("PEM", str(pem))
+
+
+def start_proxy(folder, upstream, config=PROXY, port=None, timeout=10):
+    """nginx with `config` on https://127.0.0.1:<port> (default: a free port) in front of the
+    servers on the loopback ports `upstream`, its certificate from a test CA made in `folder`.
+    Returns (nginx, the CA's certificate, for a client to trust)."""
+    ca, pem = make_test_ca(folder)
+    port = port or free_port()
+    return start_nginx(proxy_config(port, pem, upstream, config), port, timeout), ca

@@ -1,13 +1,14 @@
 """A step served as production serves it, on this machine: Redis, two daphne (or uvicorn)
 processes sharing it, nginx with TLS in front of them (tutorial/core/services.py's PROXY) and,
 where asked, a PostgreSQL cluster for the database. Every part is a process of our own on
-loopback, on a free port, started side by side where it can be, and stopped together.
+loopback, on a free port; the servers start side by side, and all stop together.
 
 The checks start one to talk to it as browsers would, through nginx. A production step's
 `make run` will start one and print its https address.
 """
 
 import contextlib
+import os
 import secrets
 import ssl
 import tempfile
@@ -71,11 +72,13 @@ SERVER_ARGS = {
 
 
 def start_stack(folder, processes=2, postgres=False, port=None, config=services.PROXY, timeout=30,
-                server="daphne"):
+                server="daphne", settings=None):
     """Serve the project in `folder` behind nginx on https://127.0.0.1:<port> (default: a free one).
-    postgres: give it a PostgreSQL cluster of its own as DATABASE_URL (else SQLITE_PATH, a file in
-    the stack's folder). server: "daphne" or "uvicorn". Returns a running Stack; whatever fails to
-    start stops what did."""
+    server: "daphne" or "uvicorn". postgres: give it a PostgreSQL cluster of its own, as
+    DATABASE_URL, which only settings that read it use (steps up to 10 read SQLITE_PATH, a file in
+    the stack's folder, whatever happens). settings: (a folder, a settings module in it) to serve
+    the step with instead of its own, e.g. its own with a change. Returns a running Stack;
+    whatever fails to start stops what did."""
     with contextlib.ExitStack() as exits:
         scratch = tempfile.TemporaryDirectory(prefix="tutorial-stack-")
         exits.callback(scratch.cleanup)
@@ -90,12 +93,14 @@ def start_stack(folder, processes=2, postgres=False, port=None, config=services.
         env = serve.environment(
             REDIS_URL=redis.url,
             DATABASE_URL=cluster.url if cluster else None,
-            SQLITE_PATH=None if cluster else logs / "db.sqlite3",
+            SQLITE_PATH=logs / "db.sqlite3",
             # What a production settings.py reads from its environment; a step before it ignores them.
             DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
             DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
             DJANGO_CSRF_TRUSTED_ORIGINS=url,
         )
+        if settings:
+            env.update(DJANGO_SETTINGS_MODULE=settings[1], PYTHONPATH=f"{settings[0]}{os.pathsep}{folder}")
         done = serve.migrate(folder, env)
         if done.returncode:
             raise RuntimeError(f"manage.py migrate failed:\n{(done.stdout + done.stderr)[-3000:]}")
@@ -105,8 +110,6 @@ def start_stack(folder, processes=2, postgres=False, port=None, config=services.
             exits.callback(process.stop)
         for process in servers:  # started side by side, then each waited for
             serve.wait_until_serving(process, server, timeout)
-        ca, pem = services.make_test_ca(logs)
-        nginx = services.start_nginx(services.proxy_config(port, pem, [process.port for process in servers], config),
-                                     port)
+        nginx, ca = services.start_proxy(logs, [process.port for process in servers], config, port)
         exits.callback(nginx.stop)
         return Stack(url, ca, servers, nginx, redis, cluster, env, logs, exits.pop_all(), Path(folder), server)

@@ -213,13 +213,15 @@ def run_stack(step, folder, port):
         running = start_stack(folder, port=port)
     except (RuntimeError, serve.NotServing) as failed:
         raise SystemExit(f"The stack did not start: {failed}") from None
+    except KeyboardInterrupt:  # stopped while it started: what had started is stopped already
+        return 0
     try:
         print(f"Open {running.url}/chat/ in your browser.\n"
               f"nginx there does TLS with a certificate from a test authority made for this run, which no "
               f"browser trusts: accept it once for the page (its wss:// socket then goes through), or trust "
               f"{running.ca}.\n"
               f"Behind it: {len(running.servers)} daphne processes on Redis at {running.redis.url}; their "
-              f"consoles are in {running.folder}.\n"
+              f"consoles are in {running.folder} until it stops.\n"
               "Ctrl-C stops it all.", flush=True)
         while all(server.running for server in running.servers) and running.nginx.process.poll() is None:
             time.sleep(0.5)
