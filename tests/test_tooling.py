@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tutorial.core.steps import ROOT
+from tutorial.core.steps import ROOT, STEPS
 
 TOOLING = ROOT / "tutorial"
 MOST_LINES = 400
@@ -282,3 +282,29 @@ def test_a_warm_pytest_process_runs_the_job_it_is_given(tmp_path):
         warm.close()
     log = (tmp_path / "job.log").read_text()
     assert code == 0 and "1 passed" in log, f"the job's pytest exited {code}:\n{log[-2000:]}"
+
+
+
+BESIDE_STEPS = [step for step in STEPS if "@pytest.mark.beside" in step.test_file.read_text()]
+
+
+@pytest.mark.parametrize("step", BESIDE_STEPS, ids=lambda step: step.name)
+def test_where_a_learner_waits_each_check_runs_in_exactly_one_of_the_two_processes(step):
+    """verdict.py's two pytest processes for a step's own checks ("in-process,beside" and
+    "live,browser") must share them out: none twice, none left out, and the `beside` ones after
+    every in-process one, the step's regression guards included."""
+    from tutorial.checks.verdict import step_env
+
+    def collected(layers):
+        env = {**step_env(step, step.folder), **({"TUTORIAL_LAYERS": layers} if layers else {})}
+        done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "tutorial.checks.report",
+                               str(step.test_file)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"pytest could not collect {step.test_file.name}:\n{done.stdout[-2000:]}"
+        return [line for line in done.stdout.splitlines() if "::" in line]
+
+    every, quick, slow = collected(None), collected("in-process,beside"), collected("live,browser")
+    assert sorted(quick + slow) == sorted(every), (
+        f"twice: {sorted(set(quick) & set(slow))}; left out: {sorted(set(every) - set(quick) - set(slow))}")
+    beside = collected("beside")
+    assert beside and quick[-len(beside):] == beside, (
+        f"in the in-process pytest, the beside checks {beside} should come last:\n" + "\n".join(quick))
