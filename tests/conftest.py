@@ -566,8 +566,8 @@ def missing(reason, variable):
     pytest.skip(reason)
 
 
-def start_browser(profile):
-    """Headless Chromium, driven by Selenium through Debian's chromedriver."""
+def start_browser(profile, *flags):
+    """Headless Chromium, driven by Selenium through Debian's chromedriver; `flags`: more of its own."""
     from selenium import webdriver
 
     options = webdriver.ChromeOptions()
@@ -576,7 +576,7 @@ def start_browser(profile):
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--window-size=1000,900",
-        f"--user-data-dir={profile}",
+        f"--user-data-dir={profile}", *flags,
     ):
         options.add_argument(flag)
     # Keep the console's lines, so that a check can ask for them (Page.console_errors).

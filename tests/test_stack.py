@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIVE_TIMEOUT, START_SECONDS, missing, recv_json, ws_open
+from conftest import (LIVE_TIMEOUT, START_SECONDS, Page, browser_missing, missing, recv_json, start_browser,
+                      ws_open)
 from tutorial.core import serve, services
 from tutorial.core.stack import start_stack
 from tutorial.core.steps import ROOT, find
@@ -459,3 +460,54 @@ async def test_a_rolling_restart_loses_no_message_for_a_client_that_reconnects_a
         f"connections) = {counts}")
     assert all(len(member.shown) == len(set(member.shown)) for member in members)
     print(f"sent {len(sent)}; per member (lost, repeats merged away, connections): {counts}")
+
+
+def pinned(stack):
+    """Chromium's flag that makes it trust the stack's server certificate, by its public key (and
+    only that): the test CA is in no store a browser reads."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    pem = (stack.folder / "server.pem").read_bytes()
+    certificate = x509.load_pem_x509_certificate(pem[pem.index(b"-----BEGIN CERTIFICATE-----"):])
+    key = certificate.public_key().public_bytes(serialization.Encoding.DER,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+    return f"--ignore-certificate-errors-spki-list={base64.b64encode(hashlib.sha256(key).digest()).decode()}"
+
+
+@pytest.mark.browser
+def test_two_windows_chat_over_wss_through_nginx_in_a_browser(tmp_path):
+    """The room page at https://, its socket at wss://, in headless Chromium: two windows, which
+    nginx sends to the two processes in turn, each see what the other says."""
+    reason = browser_missing()
+    if reason:
+        missing(reason, "TUTORIAL_REQUIRE_BROWSER")
+    if not services.nginx_binary():
+        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
+    if not services.redis_binary():
+        missing(f"no redis-server: {services.HOW_TO_GET_REDIS}", "TUTORIAL_REQUIRE_REDIS")
+    stack = start_stack(find("10").folder, timeout=START_SECONDS)
+    driver = None
+    try:
+        driver = start_browser(tmp_path, pinned(stack))
+        pages = []
+        for _ in range(2):
+            if pages:
+                driver.switch_to.new_window("window")
+            driver.get(f"{stack.url}/chat/lobby/")
+            pages.append(Page(driver, driver.current_window_handle))
+            pages[-1].wait_for_event("open", "the page's socket should open, at wss:// through nginx")
+        assert pages[0].run("return location.protocol") == "https:", "the page should be served over https"
+        pages[0].send("hello over wss")
+        pages[1].send("and back")
+        for page in pages:
+            page.wait_for(lambda page=page: "hello over wss" in page.chat_log() and "and back" in page.chat_log(),
+                          "both windows should show both messages, through nginx and Redis")
+        assert not pages[0].console_errors(), "the pages should log no error to the console"
+    finally:
+        if driver is not None:
+            driver.quit()
+        stack.stop()
