@@ -25,6 +25,7 @@ import pytest
 
 from conftest import LIVE_TIMEOUT, START_SECONDS, missing, recv_json
 from tutorial.core import serve, services
+from tutorial.core.stack import SERVER_ARGS
 from tutorial.core.steps import find
 from tutorial.core.wire import port_in_use
 
@@ -80,7 +81,7 @@ def behind_nginx(site, stack, config=services.PROXY, daphne_args=()):
     folder, env = site
     own = Path(tempfile.mkdtemp(dir=folder))  # its own CA: another nginx of the module may still run
     daphne = serve.start(find("10").folder, "daphne", env=env, log_path=own / "daphne.log",
-                         args=["--proxy-headers", *daphne_args], wait=START_SECONDS)
+                         args=[*SERVER_ARGS["daphne"], *daphne_args], wait=START_SECONDS)
     stack.callback(daphne.stop)
     nginx, ca = services.start_proxy(own, [daphne.port], config)
     stack.callback(nginx.stop)
@@ -219,7 +220,7 @@ def test_a_proxy_that_hides_the_browsers_scheme_or_port_fails_the_csrf_origin_ch
 async def test_a_quiet_socket_lives_only_if_daphne_pings_within_nginxs_read_timeout(proxy, read_timeout, stays):
     """nginx closes a proxied connection once the server has sent nothing for proxy_read_timeout
     (60 s unless set); daphne pings a quiet socket after --ping-interval seconds (20 s unless set),
-    looking every 2 s. Here at a tenth of the scale: with --ping-interval 1, a ping every 1 to 3 s."""
+    looking every 2 s. Here scaled down: with --ping-interval 1, a ping every 1 to 3 s."""
     import websockets
 
     config = mistake("            proxy_http_version 1.1;\n",

@@ -284,7 +284,6 @@ def test_a_warm_pytest_process_runs_the_job_it_is_given(tmp_path):
     assert code == 0 and "1 passed" in log, f"the job's pytest exited {code}:\n{log[-2000:]}"
 
 
-
 BESIDE_STEPS = [step for step in STEPS if "@pytest.mark.beside" in step.test_file.read_text()]
 
 

@@ -82,7 +82,8 @@ class Plan:
 
 
 def sizes_of(variant, plan):
-    """The room sizes a variant is measured at: every one, or for a lever the middle one (100)."""
+    """The room sizes a variant is measured at: every one, or for a lever or a `middle` variant
+    the middle one (100)."""
     if not (variant.lever or variant.middle):
         return plan.sizes
     return [100 if 100 in plan.sizes else plan.sizes[len(plan.sizes) // 2]]

@@ -317,12 +317,9 @@ def start_nginx(servers, port, timeout=10):
 # nginx passes a WebSocket handshake on as a plain GET (Django answers 404); `map` sends
 # "Connection: upgrade" only with an Upgrade header, and "close" otherwise, as a proxy should.
 # No proxy_read_timeout: nginx's 60 s is well above daphne's ping of a quiet socket, every 20 s.
-# tests/test_services.py checks what each of these lines is for; the benchmark measures its cost.
-# An upstream of one server or several: nginx spreads new connections over them in turn, and
-# tries the next when one refuses to connect (a process stopped or restarting). It then counts
-# that one as down for fail_timeout, 10 s unless set: restart the two, one after the other, within
-# 10 s, and every reconnect gets 502 until the first one's time is up. At 1 s, the rolling restart
-# in tests/test_stack.py took 7.1 s, where it took 26.5 s with the default.
+# tests/test_services.py checks what the Upgrade, Connection, Host and X-Forwarded-Proto lines
+# and the read timeout are for; the benchmark measures the proxy's cost. An upstream of one
+# server or several: nginx spreads new connections over them in turn (see proxy_config()).
 PROXY = """
     map $http_upgrade $connection_upgrade {
         default upgrade;
@@ -353,6 +350,10 @@ def proxy_config(port, pem, upstream, config=PROXY):
     TLS on `pem` (make_test_ca's server.pem), in front of the servers on the loopback ports
     `upstream` (one port, or a list)."""
     ports = upstream if isinstance(upstream, (list, tuple)) else [upstream]
+    # When one refuses to connect (stopped, restarting), nginx tries the next, and counts that one
+    # as down for fail_timeout, 10 s unless set: restart two, one after the other, within 10 s,
+    # and every reconnect gets 502 until the first one's time is up. At 1 s, the rolling restart
+    # in tests/test_stack.py took 7.1 s, where it took 26.5 s with the default.
     servers = "\n".join(f"        server 127.0.0.1:{server} fail_timeout=1s;" for server in ports)
     return config.replace("UPSTREAM", servers).replace("PORT", str(port)).replace("PEM", str(pem))
 

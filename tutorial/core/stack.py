@@ -3,8 +3,8 @@ processes sharing it, nginx with TLS in front of them (tutorial/core/services.py
 where asked, a PostgreSQL cluster for the database. Every part is a process of our own on
 loopback, on a free port; the servers start side by side, and all stop together.
 
-The checks start one to talk to it as browsers would, through nginx. A production step's
-`make run` will start one and print its https address.
+The checks start one to talk to it as browsers would, through nginx; `make run STACK=1`
+starts one and prints its https address.
 """
 
 import contextlib
@@ -63,7 +63,8 @@ class Stack:
 # What each server needs to read nginx's X-Forwarded-Proto and -For, and to run Channels' router.
 SERVER_ARGS = {
     "daphne": ["--proxy-headers"],
-    # uvicorn trusts the headers from 127.0.0.1 by default; Channels' router speaks no lifespan.
+    # uvicorn reads the headers from 127.0.0.1 by default (said here all the same). Lifespan off:
+    # ASGI's start-up and shut-down messages, for which Channels' ProtocolTypeRouter has no route.
     # On SIGTERM it closes each socket with 1012, then waits for every task of the application to
     # end, with no bound: in 4 stops of 10 here, a consumer's task kept it up past 8 s ("Waiting
     # for background tasks to complete"). A restart must not wait on that: 3 s, then it exits.

@@ -196,7 +196,7 @@ def run_stack(step, folder, port):
     """`make run STACK=1`: the step behind nginx with TLS on https://127.0.0.1:<port>, two daphne
     processes on one Redis (tutorial/core/stack.py), until Ctrl-C stops them all."""
     needed = [(services.nginx_binary(), f"nginx: {services.HOW_TO_GET_NGINX}"),
-              (services.redis_binary(), f"redis-server: {services.HOW_TO_GET_REDIS}"),
+              (services.redis_binary(), f"redis-server: {services.HOW_TO_GET_REDIS.split(', or')[0]}"),
               (step.redis, f"a step that shares its layer through Redis: step 06 or later, not {step.number}")]
     wanting = [what for present, what in needed if not present]
     if wanting:
