@@ -805,8 +805,10 @@ def start_server(tmp_path_factory, live_database):
                 environment.pop(name, None)
             else:
                 environment[name] = value
-        servers = [start_live("daphne", tmp_path_factory.mktemp("daphne") / "daphne.log", environment, wait=False)
-                   for _ in range(count or 1)]
+        # As for the runserver (start_runserver): the checks' bounds, not daphne's 5 s, limit a handshake.
+        args = ["--websocket_connect_timeout", str(HANDSHAKE_SECONDS)]
+        servers = [start_live("daphne", tmp_path_factory.mktemp("daphne") / "daphne.log", environment, args,
+                              wait=False) for _ in range(count or 1)]
         started.extend(servers)
         for live in servers:
             wait_live(live, "daphne")
