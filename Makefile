@@ -14,6 +14,8 @@
 #   make run                  serve the current step (no workspace: the last step) on http://127.0.0.1:8000/chat/
 #   make run STEP=02          serve our step 02 (DIR=path: your own copy; PORT=8002: another port)
 #   make run STEP=10 STACK=1  serve it as production does: https through nginx, two processes on Redis
+#                             (step 11 is served so by default when nginx, PostgreSQL and Redis are
+#                             installed; STACK=0: with runserver and its development settings)
 #   make check STEP=02        our step 02's checklist (add DIR=path/to/your/copy to check your own)
 #   make test                 every step's checks, each step's replay, and the docs build
 #   make docs                 serve the docs site on http://127.0.0.1:8001/
@@ -42,7 +44,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
-	$(PY) -m tutorial run $(STEP) --port $(PORT) $(if $(DIR),--dir $(DIR)) $(if $(filter 1,$(STACK)),--stack)
+	$(PY) -m tutorial run $(STEP) --port $(PORT) $(if $(DIR),--dir $(DIR)) $(if $(filter 1,$(STACK)),--stack)$(if $(filter 0,$(STACK)),--no-stack)
 
 check: setup
 	$(PY) -m tutorial check $(STEP) $(if $(DIR),--dir $(DIR)) $(if $(filter 1,$(V)),-v)

@@ -728,12 +728,18 @@ class Page:
         self.find("chat-message-submit").click()
 
     def wait_for(self, condition, hint, timeout=LIVE_TIMEOUT):
-        """Wait until condition() is true. The page never reopens its socket, so once its event
-        log shows the close, nothing more can arrive: then fail at once, not at the deadline."""
+        """Wait until condition() is true. Once the page's socket has closed for good, nothing more
+        can arrive: then fail at once, not at the deadline. Before step 11 the page never reopens
+        its socket; from step 11 on, it does unless #reconnect-state says no try is to come."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # Read "closed" before the condition: all the page received before it closed is shown by then.
-            closed = any(event.startswith("close ") for event in self.events())
+            closed = self.run(
+                "const rows = [...document.querySelectorAll('#event-log li')].map(li => li.textContent);"
+                "const retry = document.getElementById('reconnect-state')?.textContent ?? '';"
+                "const reconnects = document.getElementById('reconnect-state') !== null;"
+                "return reconnects ? rows.length > 0 && rows.at(-1).startsWith('close ') && !retry.startsWith('try ')"
+                "                  : rows.some(row => row.startsWith('close '));")
             if condition():
                 return
             if closed:

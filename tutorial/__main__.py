@@ -59,8 +59,9 @@ def parser():
     run.add_argument("step", nargs="?")
     run.add_argument("--port", type=int, default=8000, help="serve on this port instead (default 8000)")
     run.add_argument("--dir", help="serve this folder (your own copy) instead")
-    run.add_argument("--stack", action="store_true",
-                     help="as production serves it: https through nginx, two daphne processes on Redis")
+    run.add_argument("--stack", action=argparse.BooleanOptionalAction, default=None,
+                     help="as production serves it: https through nginx, two daphne processes on Redis "
+                          "(default: only a step with production settings, when nginx and the rest are installed)")
 
     test = commands.add_parser("test", help="every step's checks, each step's replay and the docs")
     test.add_argument("--jobs", type=int, default=2, help="suites run side by side (default 2)")

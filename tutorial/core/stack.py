@@ -3,14 +3,22 @@ processes sharing it, nginx with TLS in front of them (tutorial/core/services.py
 where asked, a PostgreSQL cluster for the database. Every part is a process of our own on
 loopback, on a free port; the servers start side by side, and all stop together.
 
+A step with production settings of its own (step 11: mysite/production.py and deploy/nginx.conf)
+is served with them: on PostgreSQL, its static files collected for nginx, and its own nginx
+config, whose ${...} are filled in here (production_config()).
+
 The checks start one to talk to it as browsers would, through nginx; `make run STACK=1`
 starts one and prints its https address.
 """
 
 import contextlib
 import os
+import re
 import secrets
 import ssl
+import string
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +40,7 @@ class Stack:
     exits: contextlib.ExitStack
     project: Path  # the step's folder, which the servers serve
     server: str  # "daphne" or "uvicorn"
+    http_url: str = ""  # a production step's plain http://127.0.0.1:<port>, which redirects to url
 
     @property
     def port(self):
@@ -72,14 +81,40 @@ SERVER_ARGS = {
 }
 
 
-def start_stack(folder, processes=2, postgres=False, port=None, config=services.PROXY, timeout=30,
+# What makes a step a production one, read from its folder.
+PRODUCTION_SETTINGS = Path("mysite") / "production.py"
+NGINX_CONFIG = Path("deploy") / "nginx.conf"
+
+
+def is_production(folder):
+    return (Path(folder) / PRODUCTION_SETTINGS).is_file()
+
+
+def production_config(template, values):
+    """deploy/nginx.conf's text with its ${...} filled in from `values`; nginx's own $variables
+    stay. A ${NAME} left unknown is an error, said before nginx would say something vaguer."""
+    filled = string.Template(template).safe_substitute(values)
+    left = sorted(set(re.findall(r"\$\{(\w+)\}", filled)))
+    if left:
+        raise RuntimeError(f"{NGINX_CONFIG} names ${{{left[0]}}}, which the stack does not fill in; it fills in "
+                           + ", ".join(sorted(values)))
+    return filled
+
+
+def start_stack(folder, processes=2, postgres=None, port=None, config=None, timeout=30,
                 server="daphne", settings=None):
     """Serve the project in `folder` behind nginx on https://127.0.0.1:<port> (default: a free one).
     server: "daphne" or "uvicorn". postgres: give it a PostgreSQL cluster of its own, as
     DATABASE_URL, which only settings that read it use (steps up to 10 read SQLITE_PATH, a file in
-    the stack's folder, whatever happens). settings: (a folder, a settings module in it) to serve
-    the step with instead of its own, e.g. its own with a change. Returns a running Stack;
-    whatever fails to start stops what did."""
+    the stack's folder, whatever happens); by default, only a production step gets one. config:
+    the nginx config (default: a production step's deploy/nginx.conf, else PROXY). settings: (a
+    folder, a settings module in it) to serve the step with instead of its own, e.g. its own with
+    a change. Returns a running Stack; whatever fails to start stops what did."""
+    production = is_production(folder)
+    if postgres is None:
+        postgres = production
+    if config is None:
+        config = (Path(folder) / NGINX_CONFIG).read_text() if production else services.PROXY
     with contextlib.ExitStack() as exits:
         scratch = tempfile.TemporaryDirectory(prefix="tutorial-stack-")
         exits.callback(scratch.cleanup)
@@ -99,18 +134,44 @@ def start_stack(folder, processes=2, postgres=False, port=None, config=services.
             DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
             DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
             DJANGO_CSRF_TRUSTED_ORIGINS=url,
+            DJANGO_STATIC_ROOT=logs / "static",
         )
+        if production:
+            env["DJANGO_SETTINGS_MODULE"] = "mysite.production"
         if settings:
             env.update(DJANGO_SETTINGS_MODULE=settings[1], PYTHONPATH=f"{settings[0]}{os.pathsep}{folder}")
         done = serve.migrate(folder, env)
         if done.returncode:
             raise RuntimeError(f"manage.py migrate failed:\n{(done.stdout + done.stderr)[-3000:]}")
+        if production:  # the admin's CSS and the like, into STATIC_ROOT, for nginx to serve
+            done = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+                                  cwd=folder, env=env, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"manage.py collectstatic failed:\n{(done.stdout + done.stderr)[-3000:]}")
         servers = [serve.start(folder, server, env=env, log_path=logs / f"{server}-{index}.log", wait=0,
                                args=SERVER_ARGS[server]) for index in range(processes)]
         for process in servers:
             exits.callback(process.stop)
         for process in servers:  # started side by side, then each waited for
             serve.wait_until_serving(process, server, timeout)
-        nginx, ca = services.start_proxy(logs, [process.port for process in servers], config, port)
+        upstream = [process.port for process in servers]
+        http_url = ""
+        if production:
+            nginx, ca, http_port = start_production_proxy(logs, upstream, config, port, env["DJANGO_STATIC_ROOT"])
+            http_url = f"http://127.0.0.1:{http_port}"
+        else:
+            nginx, ca = services.start_proxy(logs, upstream, config, port)
         exits.callback(nginx.stop)
-        return Stack(url, ca, servers, nginx, redis, cluster, env, logs, exits.pop_all(), Path(folder), server)
+        return Stack(url, ca, servers, nginx, redis, cluster, env, logs, exits.pop_all(), Path(folder), server,
+                     http_url)
+
+
+def start_production_proxy(folder, upstream, template, port, static_root):
+    """nginx with a production step's own config: https on `port`, its plain-http redirect on
+    another free port, the two application processes of `upstream`, and `static_root`. Returns
+    (nginx, the CA's certificate, the http port)."""
+    ca, pem = services.make_test_ca(folder)
+    values = {"HTTPS_PORT": port, "HTTP_PORT": free_port(), "CERTIFICATE": pem, "CERTIFICATE_KEY": pem,
+              "STATIC_ROOT": static_root}
+    values.update({f"APP_PORT_{index}": server for index, server in enumerate(upstream, start=1)})
+    return services.start_nginx(production_config(template, values), port), ca, values["HTTP_PORT"]

@@ -121,6 +121,16 @@ STEPS = [
         "/ws/chat/lobby/",
         redis=True,
     ),
+    Step(
+        "11",
+        "production",
+        "In production",
+        "The same chat served as production serves it: settings from the environment, nginx with TLS "
+        "in front of two processes on Redis and PostgreSQL, a health check, and a page that reconnects "
+        "and loses nothing.",
+        "/ws/chat/lobby/",
+        redis=True,
+    ),
 ]
 
 

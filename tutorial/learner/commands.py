@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..checks.verdict import run
 from ..core import serve, services
+from ..core.stack import is_production
 from ..core.steps import STEPS, find
 from ..core.tasks import load
 from ..core.wire import port_in_use
@@ -135,10 +136,12 @@ def progress():
     return 0
 
 
-def run_server(number, port, folder=None, stack=False):
+def run_server(number, port, folder=None, stack=None):
     """`make run`: serve a step (ours with STEP=, a folder with DIR=, else the workspace's current
     step, else our last) in the foreground, with a Redis of its own from step 06 on; with
-    STACK=1, as production serves it (run_stack)."""
+    STACK=1, as production serves it (run_stack). A step with production settings (step 11) is
+    served as production serves it unless STACK=0, or a part of the stack is not installed: then
+    with runserver, saying what to install."""
     step, folder = target(number, folder)
     # Checked first: otherwise daphne only logs "Address already in use" and keeps running, after
     # we have told the learner to open a page that another server (or nothing) is answering.
@@ -151,6 +154,13 @@ def run_server(number, port, folder=None, stack=False):
         print(f"Serving your copy of step {step.name}, {relative(folder)}.")
     else:
         print(f"Step {step.name}: {step.concept}")
+    if stack is None and is_production(folder):
+        wanting = stack_wanting(step, folder)
+        if not wanting:
+            return run_stack(step, folder, port)
+        print(f"This step runs as production does when nginx, PostgreSQL and Redis are installed; it needs "
+              f"{'; and '.join(wanting)}. Until then, here it is with runserver and mysite/settings.py "
+              f"(DEBUG on), as on a developer's machine.")
     if stack:
         return run_stack(step, folder, port)
     redis_url = os.environ.get("REDIS_URL")  # a Redis the learner already runs
@@ -192,13 +202,21 @@ def run_server(number, port, folder=None, stack=False):
             redis.stop()
 
 
-def run_stack(step, folder, port):
-    """`make run STACK=1`: the step behind nginx with TLS on https://127.0.0.1:<port>, two daphne
-    processes on one Redis (tutorial/core/stack.py), until Ctrl-C stops them all."""
+def stack_wanting(step, folder):
+    """What the stack needs and this machine or step lacks, each with how to get it."""
     needed = [(services.nginx_binary(), f"nginx: {services.HOW_TO_GET_NGINX}"),
               (services.redis_binary(), f"redis-server: {services.HOW_TO_GET_REDIS.split(', or')[0]}"),
               (step.redis, f"a step that shares its layer through Redis: step 06 or later, not {step.number}")]
-    wanting = [what for present, what in needed if not present]
+    if is_production(folder):  # its settings read DATABASE_URL: the stack starts a cluster
+        needed.append((services.postgres_binaries(), f"PostgreSQL: {services.HOW_TO_GET_POSTGRES}"))
+    return [what for present, what in needed if not present]
+
+
+def run_stack(step, folder, port):
+    """`make run STACK=1`: the step behind nginx with TLS on https://127.0.0.1:<port>, two daphne
+    processes on one Redis (tutorial/core/stack.py), and for a step with production settings a
+    PostgreSQL cluster, until Ctrl-C stops them all."""
+    wanting = stack_wanting(step, folder)
     if wanting:
         raise SystemExit("STACK=1 needs " + "; and ".join(wanting) + ".")
     from ..core.stack import start_stack
@@ -220,8 +238,10 @@ def run_stack(step, folder, port):
               f"nginx there does TLS with a certificate from a test authority made for this run, which no "
               f"browser trusts: accept it once for the page (its wss:// socket then goes through), or trust "
               f"{running.ca}.\n"
-              f"Behind it: {len(running.servers)} daphne processes on Redis at {running.redis.url}; their "
-              f"consoles are in {running.folder} until it stops.\n"
+              f"Behind it: {len(running.servers)} daphne processes on Redis at {running.redis.url}"
+              + (f" and PostgreSQL at {running.postgres.url}" if running.postgres else "")
+              + (f"; {running.http_url}/ redirects to https" if running.http_url else "")
+              + f"; their consoles are in {running.folder} until it stops.\n"
               "Ctrl-C stops it all.", flush=True)
         while all(server.running for server in running.servers) and running.nginx.process.poll() is None:
             time.sleep(0.5)

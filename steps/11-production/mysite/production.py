@@ -1,0 +1,77 @@
+"""Step 11: the settings a server runs with. mysite/settings.py stays as it was, for your machine.
+
+Everything that differs between your machine and a server comes from the environment, never from
+a file in git: the secret key, the host names, the database, Redis. runserver and the in-process
+checks keep mysite/settings.py (DEBUG on); a server names this module instead:
+
+    DJANGO_SETTINGS_MODULE=mysite.production daphne --proxy-headers mysite.asgi:application
+
+`make run STEP=11` starts the whole stack with it (tutorial/core/stack.py), and
+`DJANGO_SETTINGS_MODULE=mysite.production python manage.py check --deploy` says what is left to fix.
+"""
+
+import os
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from .settings import *  # noqa: F403 - the project as developed; below, only what a server changes
+
+
+def required(name, example):
+    # A server that starts with a setting missing must stop at once and say which: a default here
+    # would run production on a development value (a known key, SQLite, the in-memory layer).
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} is not set: production reads it from the environment, e.g. "
+                                   f"{name}={example}")
+    return value
+
+
+def listed(name, example):
+    return [item.strip() for item in required(name, example).split(",") if item.strip()]
+
+
+# Off, always: with DEBUG on, any error page shows visitors your settings, code and SQL.
+DEBUG = False
+# Signs sessions and CSRF tokens: whoever knows it can log in as anyone.
+SECRET_KEY = required("DJANGO_SECRET_KEY", "$(python -c 'import secrets; print(secrets.token_urlsafe(50))')")
+# The host names the site answers to. With DEBUG off Django answers any other Host header with
+# 400, and Channels' AllowedHostsOriginValidator refuses a WebSocket whose Origin is not one.
+ALLOWED_HOSTS = listed("DJANGO_ALLOWED_HOSTS", "chat.example.com")
+# A login form's POST carries the page's Origin; Django compares it with the request's scheme and
+# host. Behind a proxy, list the address the browser uses, scheme and port included.
+CSRF_TRUSTED_ORIGINS = listed("DJANGO_CSRF_TRUSTED_ORIGINS", "https://chat.example.com")
+
+# nginx ends TLS and talks plain HTTP to daphne, so without this Django would think every request
+# came over http (and refuse the login form's https Origin). nginx sets X-Forwarded-Proto on each
+# request; trust it only because nothing but nginx can reach daphne (it listens on 127.0.0.1).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# An http:// request that reaches Django anyway is sent to https://. nginx redirects port 80
+# itself (deploy/nginx.conf); a probe that asks a process directly for /healthz is let through.
+SECURE_SSL_REDIRECT = True
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Cookies only over https: the session cookie is the login, on every WebSocket handshake too.
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+# HSTS: browsers that saw the header use only https for this host, for this many seconds. Start
+# small, and raise it to a year once https works everywhere: a mistake here locks users out for
+# as long. Browsers ignore it on an address such as 127.0.0.1.
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "3600"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# check --deploy also asks for SECURE_HSTS_PRELOAD, which asks browser makers to build the rule
+# into their browsers, for good: a decision for the owner of a real domain, not a default.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# One URL instead of six settings: postgres://USER:PASSWORD@HOST:PORT/NAME. dj-database-url
+# turns it into DATABASES (psycopg 3 is Django's PostgreSQL driver). Several processes write at
+# once, which PostgreSQL does row by row where SQLite locks the whole file.
+DATABASES = {"default": dj_database_url.parse(required("DATABASE_URL", "postgres://chat:secret@127.0.0.1:5432/chat"))}
+
+# Two processes must share their groups (step 06), so Redis is not optional here; settings.py
+# has built the Redis layer from this same variable.
+required("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# `manage.py collectstatic` copies every app's static files (the admin's CSS) here, and nginx
+# serves them from there: with DEBUG off, Django serves none.
+STATIC_ROOT = required("DJANGO_STATIC_ROOT", "/srv/chat/static")
