@@ -141,7 +141,7 @@ def health(client):
 def test_healthz_reports_the_database_and_the_channel_layer(client, transactional_db):
     status, report = health(client)
     assert (status, report) == (200, {"database": "ok", "channel_layer": "ok"}), (
-        'with the database and the channel layer up, /healthz (chat/views.py) should answer 200 and '
+        'with the database and the channel layer up, /healthz (chat/health.py) should answer 200 and '
         f'{{"database": "ok", "channel_layer": "ok"}}; it answered {status} and {report}')
 
 

@@ -34,6 +34,7 @@ INTRODUCED = {
     "09": ["chat_announcement", "announcement"],
     "10": ["too_big", "too_fast", "too_deep", "bad_unicode", "empty_frame", "no_route", "4404",
            "FrameBudget", "NoRouteConsumer", "CHAT_FRAME_BUDGET", "Disconnected", "capacity", "ChannelFull"],
+    "11": ["healthz", "reconnect-state", "RETRY_CAP_MS", "dj_database_url", "SECURE_PROXY_SSL_HEADER", "DATABASE_URL"],
 }
 TEXT_FILES = {".py", ".html", ".txt", ".toml", ".cfg"}
 LEARNING_STEPS = [step for step in STEPS if step.number != "00"]

@@ -243,8 +243,22 @@ def run_stack(step, folder, port):
               + (f"; {running.http_url}/ redirects to https" if running.http_url else "")
               + f"; their consoles are in {running.folder} until it stops.\n"
               "Ctrl-C stops it all.", flush=True)
-        while all(server.running for server in running.servers) and running.nginx.process.poll() is None:
-            time.sleep(0.5)
+        while running.nginx.process.poll() is None:
+            for index, server in enumerate(running.servers):
+                if not server.running:
+                    # As a supervisor (systemd's Restart=always) would: the pages it served reconnect
+                    # to the other process meanwhile, then nginx sends new sockets to both again.
+                    print(f"{running.server} {index + 1} (port {server.port}) exited with "
+                          f"{server.process.returncode}; starting it again.", flush=True)
+                    try:
+                        running.restart(index)
+                    except serve.NotServing as failed:
+                        print(f"It did not start again: {failed}")
+                        break
+            else:
+                time.sleep(0.5)
+                continue
+            break
         print("A process of the stack stopped; the end of the consoles in " + str(running.folder) + ":")
         for log in sorted(running.folder.glob("*.log")):
             print(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-10:]))

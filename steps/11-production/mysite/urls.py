@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from chat.views import health
+from chat.health import health
 
 urlpatterns = [
     # Step 11: outside /chat/, where load balancers and deploy scripts look for it.
