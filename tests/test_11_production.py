@@ -124,6 +124,25 @@ def test_check_deploy_finds_nothing_to_fix():
         f"SILENCED_SYSTEM_CHECKS). It said:\n{said[-3000:]}")
 
 
+ASK_AS_HOSTS = """
+import django
+django.setup()
+from django.test import Client
+for host in ("chat.example.com", "elsewhere.example.com"):
+    print(host, Client().get("/chat/", HTTP_HOST=host, secure=True).status_code)
+"""
+
+
+@pytest.mark.live
+def test_a_host_not_in_allowed_hosts_gets_400():
+    done = production_run("-c", ASK_AS_HOSTS)
+    answers = dict(line.split() for line in done.stdout.splitlines() if line.count(" ") == 1)
+    assert answers == {"chat.example.com": "200", "elsewhere.example.com": "400"}, (
+        "with DJANGO_ALLOWED_HOSTS=chat.example.com, www.chat.example.com, an https request for /chat/ should get "
+        "200 as chat.example.com and 400 as elsewhere.example.com: ALLOWED_HOSTS (mysite/production.py) is "
+        f"what Django checks each request's Host against once DEBUG is off. They got {answers or done.stderr[-1500:]}")
+
+
 # ---------------------------------------------------------------- task 2: /healthz
 
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -353,7 +354,11 @@ def test_make_run_with_stack_serves_https_and_stops_it_all(stop):
         started = children(run.pid)
         assert len(started) >= 4, f"nginx, two daphnes and Redis should be its children: {started}"
         run.send_signal(stop)
-        assert run.wait(LIVE_TIMEOUT) == 0, "it should stop cleanly"
+        try:  # nginx, two daphnes (3 s each at most) and Redis, one after the other, on a busy machine
+            code = run.wait(START_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"make run STACK=1 was still running {START_SECONDS} s after {stop.name}")
+        assert code == 0, f"it should stop cleanly, with 0: it ended with {code}"
         alive = [pid for pid in started if Path(f"/proc/{pid}").exists()
                  and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
         assert not alive, f"every process of the stack should have stopped: {alive} still run"
@@ -527,3 +532,69 @@ def test_two_windows_chat_over_wss_through_nginx_in_a_browser(tmp_path):
         if driver is not None:
             driver.quit()
         stack.stop()
+
+
+# The mistakes on step 11's page, each one change to its deploy/nginx.conf, and what a client then
+# meets through the stack. With the file as it is, each of these fails (see the check below).
+PRODUCTION_MISTAKES = {
+    "no upgrade headers": (["        proxy_set_header Upgrade $http_upgrade;\n",
+                            "        proxy_set_header Connection $connection_upgrade;\n"], "handshake refused with 404"),
+    "no X-Forwarded-Proto": (["        proxy_set_header X-Forwarded-Proto $scheme;\n"],
+                             "pages redirected to themselves with 301"),
+    "a read timeout under daphne's ping": (["        proxy_read_timeout 60s;\n"], "a quiet socket closed"),
+}
+
+
+async def what_a_client_meets(stack):
+    """What goes wrong for a browser's three needs through the stack, or [] when nothing does."""
+    import websockets
+
+    from test_services import login_through
+
+    met = []
+    try:
+        ws = await websockets.connect(stack.ws_url("/ws/chat/lobby/"), ssl=stack.tls(), origin=stack.url,
+                                      open_timeout=LIVE_TIMEOUT)
+    except websockets.InvalidStatus as refused:
+        met.append(f"handshake refused with {refused.response.status_code}")
+    else:
+        await asyncio.sleep(2.5)  # quiet, past the mistaken timeout of 1 s
+        if ws.close_code is not None:
+            met.append("a quiet socket closed")
+        await ws.close()
+    try:
+        status, _ = await asyncio.to_thread(login_through, stack.nginx, stack.ca)
+    except urllib.error.HTTPError as looped:  # urllib gives up on a redirect to the same address
+        met.append(f"pages redirected to themselves with {looped.code}")
+    else:
+        if status != 200:
+            met.append(f"login refused with {status}")
+    return met
+
+
+@pytest.mark.parametrize("mistake", [None, *PRODUCTION_MISTAKES])
+async def test_each_mistake_on_the_production_page_breaks_what_it_says(mistake):
+    if not services.nginx_binary():
+        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
+    if not services.redis_binary():
+        missing(f"no redis-server: {INSTALL_REDIS}", "TUTORIAL_REQUIRE_REDIS")
+    if not services.postgres_binaries():
+        missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
+    folder = find("11").folder
+    config = (folder / "deploy" / "nginx.conf").read_text()
+    expected = []
+    if mistake:
+        lines, meets = PRODUCTION_MISTAKES[mistake]
+        for line in lines:
+            assert line in config, f"steps/11-production/deploy/nginx.conf no longer has {line.strip()!r}"
+            # The timeout is made short, not removed: nginx's default (60 s) would be right.
+            config = config.replace(line, line.replace("60s", "1s") if "timeout" in line else "")
+        expected = [meets]
+    stack = await asyncio.to_thread(start_stack, folder, config=config, timeout=START_SECONDS)
+    try:
+        met = await what_a_client_meets(stack)
+    finally:
+        await asyncio.to_thread(stack.stop)
+    assert met == expected, (
+        f"with {mistake or 'deploy/nginx.conf as it is'}, a client should meet {expected or 'nothing wrong'} "
+        f"through the stack, as step 11's page says; it met {met or 'nothing wrong'}")

@@ -246,6 +246,7 @@ def run_stack(step, folder, port):
         while running.nginx.process.poll() is None:
             for index, server in enumerate(running.servers):
                 if not server.running:
+                    time.sleep(1)  # a Ctrl-C reaches the children too: let it stop us first
                     # As a supervisor (systemd's Restart=always) would: the pages it served reconnect
                     # to the other process meanwhile, then nginx sends new sockets to both again.
                     print(f"{running.server} {index + 1} (port {server.port}) exited with "
