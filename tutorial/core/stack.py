@@ -102,15 +102,17 @@ def production_config(template, values):
 
 
 def start_stack(folder, processes=2, postgres=None, port=None, config=None, timeout=30,
-                server="daphne", settings=None):
+                server="daphne", settings=None, env=None):
     """Serve the project in `folder` behind nginx on https://127.0.0.1:<port> (default: a free one).
     server: "daphne" or "uvicorn". postgres: give it a PostgreSQL cluster of its own, as
     DATABASE_URL, which only settings that read it use (steps up to 10 read SQLITE_PATH, a file in
     the stack's folder, whatever happens); by default, only a production step gets one. config:
     the nginx config (default: a production step's deploy/nginx.conf, else PROXY). settings: (a
     folder, a settings module in it) to serve the step with instead of its own, e.g. its own with
-    a change. Returns a running Stack; whatever fails to start stops what did."""
+    a change. env: variables to set on top of the stack's own (e.g. a mistake in one). Returns a
+    running Stack; whatever fails to start stops what did."""
     production = is_production(folder)
+    extra = {name: str(value) for name, value in (env or {}).items()}
     if postgres is None:
         postgres = production
     if config is None:
@@ -138,6 +140,7 @@ def start_stack(folder, processes=2, postgres=None, port=None, config=None, time
         )
         if production:
             env["DJANGO_SETTINGS_MODULE"] = "mysite.production"
+        env.update(extra)
         if settings:
             env.update(DJANGO_SETTINGS_MODULE=settings[1], PYTHONPATH=f"{settings[0]}{os.pathsep}{folder}")
         done = serve.migrate(folder, env)

@@ -9,6 +9,7 @@ import contextlib
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,9 +163,11 @@ class Chat:
             visit.user, visit.web = self.user, log_in(visit.servers[0].url, self.user)
             visit.say(f"# {self.user} logs in at /accounts/login/; the handshake carries the session cookie")
             headers = {"Cookie": f"sessionid={visit.web.cookies['sessionid']}"}
+        if hasattr(visit.servers[0], "tls"):  # through nginx: the page's own https origin, and TLS
+            visit.origin = visit.servers[0].url
         try:
-            with connect(visit.servers[0].ws_url(visit.path), origin=self.origin, open_timeout=5,
-                         additional_headers=headers) as visit.ws:
+            with connect(visit.servers[0].ws_url(visit.path), origin=visit.origin, open_timeout=5,
+                         additional_headers=headers, ssl=getattr(visit.servers[0], "tls", None)) as visit.ws:
                 visit.say("handshake: 101 Switching Protocols")
                 for move in self.moves:
                     move(visit)
@@ -172,6 +175,38 @@ class Chat:
             visit.say(f"handshake refused: HTTP {refused.response.status_code}")
         except ConnectionClosed as closed:
             visit.say(f"connection closed: code {closed.rcvd.code if closed.rcvd else 1006}")
+
+
+@dataclass(frozen=True)
+class Browse:
+    """A browser's first request: GET `path` over https through nginx, following redirects as a
+    browser does (at most MOST_REDIRECTS), and with `socket`, then the room's WebSocket."""
+
+    page: str = "/chat/"
+    socket: bool = False
+    path = ""  # the socket's: the step's room
+    seer = "a browser"
+    MOST_REDIRECTS = 3
+
+    def run(self, visit):
+        import requests
+
+        front = visit.servers[0]
+        url = front.url + self.page
+        with tempfile.NamedTemporaryFile("w", suffix=".pem") as ca:
+            ca.write(front.running.ca.read_text())
+            ca.flush()
+            for _ in range(self.MOST_REDIRECTS + 1):
+                answer = requests.get(url, verify=ca.name, allow_redirects=False, timeout=5)
+                moved = answer.headers.get("Location")
+                visit.say(normalise(f"GET {url}: HTTP {answer.status_code}" + (f", Location: {moved}" if moved else "")))
+                if not moved:
+                    break
+                url = requests.compat.urljoin(url, moved)
+            else:
+                visit.say(f"(the browser gives up after {self.MOST_REDIRECTS} redirects: too many redirects)")
+        if self.socket:
+            Chat(moves=(Send(HELLO),)).run(visit)
 
 
 class Command:
@@ -258,6 +293,7 @@ def normalise(line):
     line = re.sub(r"\('127\.0\.0\.1', \d{4,5}\)", "('127.0.0.1', PORT)", line)  # the same, as asyncio says it
     line = re.sub(r"specific\.[0-9a-f]{32}!", "specific.PROCESS!", line)  # the Redis layer's per-process part
     line = re.sub(r"\[\d\d/\w{3}/\d{4} [\d:]{8}\]", "[DATE]", line)
+    line = re.sub(r"\[\d\d/\w{3}/\d{4}:[\d:]{8}\]", "[DATE]", line)  # daphne's own access log
     line = re.sub(r"\[\d+\.\d+, 127\.0\.0\.1", "[SECONDS, 127.0.0.1", line)  # how long a request took
     line = re.sub(r"\banonymous-[0-9a-f]{4}\b", "anonymous-RANDOM", line)  # a name drawn per connection
     line = re.sub(r"\bsession_[0-9a-f]{64}\b", "session_SHA256", line)  # a group named by a session key

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ..core import serve, services
 from ..core.steps import find
-from .clients import (HELLO, ChangePasswordElsewhere, Chat, Command, LogOut, LogOutWithRedisDown, Quiet, Rejoin, Send,
-                      Visit, normalise)
+from .clients import (HELLO, Browse, ChangePasswordElsewhere, Chat, Command, LogOut, LogOutWithRedisDown, Quiet, Rejoin,
+                      Send, Visit, normalise)
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,26 @@ class Mistake:
 @dataclass(frozen=True)
 class Served:
     """How the copy is served: `servers` runservers in a clean environment (core/serve.py) with
-    `env`'s (name, value) pairs on top; with `redis`, a redis-server of its own in REDIS_URL."""
+    `env`'s (name, value) pairs on top; with `redis`, a redis-server of its own in REDIS_URL; with
+    `production`, as production serves it (core/stack.py: nginx, two daphnes, Redis, PostgreSQL),
+    its own deploy/nginx.conf included, and the client goes through nginx."""
 
     env: tuple = ()
     redis: bool = False
     servers: int = 1
+    production: bool = False
 
     def start(self, folder, stack):
         """Migrate the copy in `folder` when it has tables, start the servers, and have `stack`
         stop them; return (the servers, their environment)."""
+        if self.production:
+            from ..core.stack import start_stack
+
+            running = start_stack(folder, env=dict(self.env))
+            stack.callback(running.stop)
+            front = Front(running)
+            stack.callback(front.keep)  # first, while the logs are still there
+            return [front], running.env
         env = dict(self.env)
         if (folder / "chat" / "migrations").is_dir():
             # From step 07 on the chat has a table: a fresh database, migrated, as `make run` does.
@@ -68,6 +79,38 @@ class Served:
         return servers, env
 
 
+class Front:
+    """A production stack as a client meets it, through nginx: its https `url`, `ws_url(path)`
+    (wss://), the TLS context that trusts its test CA, and `log()`: what nginx and both daphnes
+    wrote, each line marked with who wrote it."""
+
+    def __init__(self, running):
+        self.running = running
+        self.url = running.url
+        self.tls = running.tls()
+
+    def ws_url(self, path):
+        return self.running.ws_url(path)
+
+    def keep(self):
+        self.kept = self.log()
+
+    def log(self):
+        if hasattr(self, "kept"):
+            return self.kept
+        lines = [f"nginx: {line.split(': ', 1)[-1]}" for line in self.running.nginx.log().splitlines()
+                 if "[notice]" not in line]
+        for number, server in enumerate(self.running.servers, 1):
+            lines += [f"daphne {number}: {DAPHNE_TIME.sub('', line)}" for line in server.log().splitlines()
+                      if line.strip() and not DAPHNE_BANNER.search(line)]
+        return "\n".join(lines)
+
+
+# What daphne prints as it starts, whatever happens after; and the time it puts before each line.
+DAPHNE_BANNER = re.compile(r"(Starting server at|HTTP/2 support not enabled|Configuring endpoint|Listening on)")
+DAPHNE_TIME = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ ")
+
+
 @dataclass(frozen=True)
 class Session:
     """A captured session: a copy of step `step` with `mistake` made in it (None: the step as it
@@ -81,6 +124,7 @@ class Session:
 
 
 MEMBERS_ROOM = "/ws/chat/members_lobby/"
+PRODUCTION = Served(production=True)
 QUIET = Chat(moves=(Quiet(8), Send(HELLO)))
 ALICE_LOGS_OUT = Chat(path=MEMBERS_ROOM, user="alice", moves=(Send(HELLO), LogOut()))
 ANNOUNCE = Command("announce", "lobby", "doors close at six")
@@ -186,6 +230,20 @@ SESSIONS = [
     Session("no-route-09", "09", client=Chat(path="/ws/nowhere/")),
     Session("limits-10", "10", client=Chat(moves=(Send(DEEP_JSON, LONE_SURROGATE, " ", '{"message": "' + "x" * 5000 + '"}'),))),
     Session("no-route-10", "10", client=Chat(path="/ws/nowhere/", moves=(Send(),))),
+    # Step 11, through nginx: the stack as it is, and the four mistakes on its page, each one
+    # change to deploy/nginx.conf or the environment.
+    Session("working-11", "11", served=PRODUCTION, client=Browse(page="/chat/lobby/", socket=True)),
+    Session("no-upgrade-headers-11", "11", Mistake(
+        "deploy/nginx.conf", "        proxy_set_header Upgrade $http_upgrade;\n"
+        "        proxy_set_header Connection $connection_upgrade;\n", ""), served=PRODUCTION),
+    Session("no-forwarded-proto-11", "11", Mistake(
+        "deploy/nginx.conf", "        proxy_set_header X-Forwarded-Proto $scheme;\n", ""), served=PRODUCTION,
+        client=Browse(page="/chat/lobby/")),
+    Session("short-read-timeout-11", "11", Mistake(
+        "deploy/nginx.conf", "proxy_read_timeout 60s;", "proxy_read_timeout 5s;"), served=PRODUCTION,
+        client=Chat(moves=(Quiet(8),))),
+    Session("host-not-allowed-11", "11", served=Served(production=True, env=(
+        ("DJANGO_ALLOWED_HOSTS", "chat.example.com"),)), client=Browse(page="/chat/lobby/", socket=True)),
 ]
 
 
@@ -206,8 +264,10 @@ def capture(session):
             time.sleep(0.5)  # let the console catch up with the last event
         console = server_says(servers[0].log())
     seer = getattr(session.client, "seer", "a WebSocket client")
+    consoles = "nginx's error log and the daphnes' consoles show" if session.served.production else \
+        "the runserver console shows"
     return (f"# {seer} sees\n" + "\n".join(visit.seen)
-            + "\n# the runserver console shows\n" + "\n".join(console) + "\n")
+            + f"\n# {consoles}\n" + "\n".join(console) + "\n")
 
 
 # Lines of the runserver console that every run prints, whatever happens.

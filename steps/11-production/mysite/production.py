@@ -72,6 +72,20 @@ DATABASES = {"default": dj_database_url.parse(required("DATABASE_URL", "postgres
 # has built the Redis layer from this same variable.
 required("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# daphne sends every log record to the console with its time and level, so the chat's lines go
+# there only (settings.py's own handler would print each twice). A request with a Host that is not
+# in ALLOWED_HOSTS (a scanner, a misconfigured proxy) gets 400, which the access log shows: Django's
+# own report of it, a traceback a request, says nothing more.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"nowhere": {"class": "logging.NullHandler"}},
+    "loggers": {
+        "chat": {"level": "INFO"},
+        "django.security.DisallowedHost": {"handlers": ["nowhere"], "propagate": False},
+    },
+}
+
 # `manage.py collectstatic` copies every app's static files (the admin's CSS) here, and nginx
 # serves them from there: with DEBUG off, Django serves none.
 STATIC_ROOT = required("DJANGO_STATIC_ROOT", "/srv/chat/static")
