@@ -319,17 +319,17 @@ def test_the_page_reconnects_after_a_restart_and_a_kill_and_shows_each_message_o
     stack = start_production_stack()
     driver = None
     room = f"restarts{secrets.token_hex(3)}"
-    said = []
+    said = {}  # text: the id it was stored with
 
     def say(text):
         # A client of its own, through nginx: to whichever process is up, once it has stored the message.
         async def send():
             ws, _ = await join(stack, room)
             await ws.send(json.dumps({"message": text}))
-            await recv_json(ws, f"{text!r} should come back to its sender")
+            echo = await recv_json(ws, f"{text!r} should come back to its sender")
             await ws.close()
-        asyncio.run(send())
-        said.append(text)
+            return echo.get("id")
+        said[text] = asyncio.run(send())
 
     try:
         driver = start_browser(tmp_path, pinned(stack))
@@ -364,6 +364,15 @@ def test_the_page_reconnects_after_a_restart_and_a_kill_and_shows_each_message_o
             assert not twice, (
                 f"window {number + 1} should show each message once; it shows these more often: {twice}. "
                 "room.html should keep the ids it has shown and skip them in a new socket's history")
+            # The page's own record, by id: the Set of ids it has shown.
+            ids = page.run("return typeof shown === 'undefined' ? null : [...shown]")
+            assert ids is None or sorted(ids) == sorted(said.values()), (
+                f"window {number + 1} should have shown ids {sorted(said.values())}, each once; its shown set "
+                f"holds {ids}")
+            events = page.events()
+            print(f"window {number + 1}: sent {len(said)}, shown {sum(lines.count(text) for text in said)}, "
+                  f"lost 0, twice 0; closes {sum(e.startswith('close ') for e in events)}, "
+                  f"opens {events.count('open')}, ids {ids}")
             state = page.text("reconnect-state")
             assert "again" in state, (
                 f"window {number + 1}'s #reconnect-state should say it connected again; it says {state!r}")
