@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ import pytest
 from conftest import (LIVE_TIMEOUT, START_SECONDS, Page, browser_missing, missing, recv_json, start_browser,
                       ws_open)
 from tutorial.core import serve, services
-from tutorial.core.stack import start_stack
+from tutorial.core.stack import start_production_proxy, start_stack
 from tutorial.core.steps import ROOT, find
 from tutorial.core.wire import free_port, port_in_use
 
@@ -535,26 +536,46 @@ def test_two_windows_chat_over_wss_through_nginx_in_a_browser(tmp_path):
 
 
 # The mistakes on step 11's page, each one change to its deploy/nginx.conf, and what a client then
-# meets through the stack. With the file as it is, each of these fails (see the check below).
+# meets through it. With the file as it is, a client meets nothing wrong.
 PRODUCTION_MISTAKES = {
-    "no upgrade headers": (["        proxy_set_header Upgrade $http_upgrade;\n",
-                            "        proxy_set_header Connection $connection_upgrade;\n"], "handshake refused with 404"),
-    "no X-Forwarded-Proto": (["        proxy_set_header X-Forwarded-Proto $scheme;\n"],
+    "no upgrade headers": ([("        proxy_set_header Upgrade $http_upgrade;\n", ""),
+                            ("        proxy_set_header Connection $connection_upgrade;\n", "")],
+                           "handshake refused with 404"),
+    "no X-Forwarded-Proto": ([("        proxy_set_header X-Forwarded-Proto $scheme;\n", "")],
                              "pages redirected to themselves with 301"),
-    "a read timeout under daphne's ping": (["        proxy_read_timeout 60s;\n"], "a quiet socket closed"),
+    "$host for $http_host": ([("proxy_set_header Host $http_host;", "proxy_set_header Host $host;")],
+                             "login refused with 403"),
+    "a read timeout under daphne's ping": ([("proxy_read_timeout 60s;", "proxy_read_timeout 1s;")],
+                                           "a quiet socket closed"),
 }
 
 
-async def what_a_client_meets(stack):
-    """What goes wrong for a browser's three needs through the stack, or [] when nothing does."""
+@dataclass
+class Front:
+    """Another nginx in front of a running stack's servers: what what_a_client_meets() needs."""
+
+    url: str
+    nginx: services.Nginx
+    ca: Path
+
+    def ws_url(self, path):
+        return f"wss://127.0.0.1:{self.nginx.port}{path}"
+
+    def tls(self):
+        return ssl.create_default_context(cafile=str(self.ca))
+
+
+async def what_a_client_meets(front):
+    """What goes wrong for a browser through `front`: its socket, quiet for a while, and the login
+    form; [] when nothing does."""
     import websockets
 
     from test_services import login_through
 
     met = []
     try:
-        ws = await websockets.connect(stack.ws_url("/ws/chat/lobby/"), ssl=stack.tls(), origin=stack.url,
-                                      open_timeout=LIVE_TIMEOUT)
+        ws = await websockets.connect(front.ws_url("/ws/chat/lobby/"), ssl=front.tls(), origin=front.url,
+                                      open_timeout=LIVE_TIMEOUT, ping_interval=None)
     except websockets.InvalidStatus as refused:
         met.append(f"handshake refused with {refused.response.status_code}")
     else:
@@ -563,7 +584,7 @@ async def what_a_client_meets(stack):
             met.append("a quiet socket closed")
         await ws.close()
     try:
-        status, _ = await asyncio.to_thread(login_through, stack.nginx, stack.ca)
+        status, _ = await asyncio.to_thread(login_through, front.nginx, front.ca)
     except urllib.error.HTTPError as looped:  # urllib gives up on a redirect to the same address
         met.append(f"pages redirected to themselves with {looped.code}")
     else:
@@ -572,29 +593,38 @@ async def what_a_client_meets(stack):
     return met
 
 
-@pytest.mark.parametrize("mistake", [None, *PRODUCTION_MISTAKES])
-async def test_each_mistake_on_the_production_page_breaks_what_it_says(mistake):
+@pytest.fixture(scope="module")
+def production_stack():
+    """Step 11 as make run serves it, whose servers the mistaken nginx configs below front in turn."""
     if not services.nginx_binary():
         missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
     if not services.redis_binary():
         missing(f"no redis-server: {INSTALL_REDIS}", "TUTORIAL_REQUIRE_REDIS")
     if not services.postgres_binaries():
         missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
-    folder = find("11").folder
-    config = (folder / "deploy" / "nginx.conf").read_text()
+    stack = start_stack(find("11").folder, timeout=START_SECONDS)
+    yield stack
+    stack.stop()
+
+
+@pytest.mark.parametrize("mistake", [None, *PRODUCTION_MISTAKES])
+async def test_each_mistake_on_the_production_page_breaks_what_it_says(mistake, production_stack, tmp_path):
+    stack = production_stack
+    config = (stack.project / "deploy" / "nginx.conf").read_text()
     expected = []
     if mistake:
-        lines, meets = PRODUCTION_MISTAKES[mistake]
-        for line in lines:
-            assert line in config, f"steps/11-production/deploy/nginx.conf no longer has {line.strip()!r}"
-            # The timeout is made short, not removed: nginx's default (60 s) would be right.
-            config = config.replace(line, line.replace("60s", "1s") if "timeout" in line else "")
+        changes, meets = PRODUCTION_MISTAKES[mistake]
+        for old, new in changes:
+            assert old in config, f"steps/11-production/deploy/nginx.conf no longer has {old.strip()!r}"
+            config = config.replace(old, new)
         expected = [meets]
-    stack = await asyncio.to_thread(start_stack, folder, config=config, timeout=START_SECONDS)
+    port = free_port()
+    nginx, ca, _ = await asyncio.to_thread(start_production_proxy, tmp_path, [server.port for server in stack.servers],
+                                           config, port, stack.env["DJANGO_STATIC_ROOT"])
     try:
-        met = await what_a_client_meets(stack)
+        met = await what_a_client_meets(Front(f"https://127.0.0.1:{port}", nginx, ca))
     finally:
-        await asyncio.to_thread(stack.stop)
+        nginx.stop()
     assert met == expected, (
         f"with {mistake or 'deploy/nginx.conf as it is'}, a client should meet {expected or 'nothing wrong'} "
-        f"through the stack, as step 11's page says; it met {met or 'nothing wrong'}")
+        f"through nginx, as step 11's page says; it met {met or 'nothing wrong'}")

@@ -94,7 +94,7 @@ def production_config(template, values):
     """deploy/nginx.conf's text with its ${...} filled in from `values`; nginx's own $variables
     stay. A ${NAME} left unknown is an error, said before nginx would say something vaguer."""
     filled = string.Template(template).safe_substitute(values)
-    left = sorted(set(re.findall(r"\$\{(\w+)\}", filled)))
+    left = sorted(set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", filled)))  # nginx's own are lower case: ${host}
     if left:
         raise RuntimeError(f"{NGINX_CONFIG} names ${{{left[0]}}}, which the stack does not fill in; it fills in "
                            + ", ".join(sorted(values)))
@@ -115,8 +115,12 @@ def start_stack(folder, processes=2, postgres=None, port=None, config=None, time
     extra = {name: str(value) for name, value in (env or {}).items()}
     if postgres is None:
         postgres = production
+    if config is None and production:
+        if not (Path(folder) / NGINX_CONFIG).is_file():
+            raise RuntimeError(f"{NGINX_CONFIG} is missing: the stack starts nginx with it (step 11's third task)")
+        config = (Path(folder) / NGINX_CONFIG).read_text()
     if config is None:
-        config = (Path(folder) / NGINX_CONFIG).read_text() if production else services.PROXY
+        config = services.PROXY
     with contextlib.ExitStack() as exits:
         scratch = tempfile.TemporaryDirectory(prefix="tutorial-stack-")
         exits.callback(scratch.cleanup)
@@ -140,6 +144,11 @@ def start_stack(folder, processes=2, postgres=None, port=None, config=None, time
         )
         if production:
             env["DJANGO_SETTINGS_MODULE"] = "mysite.production"
+            # Django's CSRF check needs no list: nginx passes the browser's Host and scheme on.
+            env.pop("DJANGO_CSRF_TRUSTED_ORIGINS")
+            # No HSTS: a browser that met it on https://localhost:<port> would send every
+            # http://localhost server (an earlier step's `make run`) to https, for as long.
+            env["DJANGO_HSTS_SECONDS"] = "0"
         env.update(extra)
         if settings:
             env.update(DJANGO_SETTINGS_MODULE=settings[1], PYTHONPATH=f"{settings[0]}{os.pathsep}{folder}")
@@ -147,8 +156,11 @@ def start_stack(folder, processes=2, postgres=None, port=None, config=None, time
         if done.returncode:
             raise RuntimeError(f"manage.py migrate failed:\n{(done.stdout + done.stderr)[-3000:]}")
         if production:  # the admin's CSS and the like, into STATIC_ROOT, for nginx to serve
-            done = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-                                  cwd=folder, env=env, capture_output=True, text=True)
+            try:
+                done = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+                                      cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+            except subprocess.TimeoutExpired:
+                raise RuntimeError("manage.py collectstatic did not finish within 120 s") from None
             if done.returncode:
                 raise RuntimeError(f"manage.py collectstatic failed:\n{(done.stdout + done.stderr)[-3000:]}")
         servers = [serve.start(folder, server, env=env, log_path=logs / f"{server}-{index}.log", wait=0,

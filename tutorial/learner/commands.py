@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..checks.verdict import run
 from ..core import serve, services
-from ..core.stack import is_production
+from ..core.stack import NGINX_CONFIG, is_production
 from ..core.steps import STEPS, find
 from ..core.tasks import load
 from ..core.wire import port_in_use
@@ -156,6 +156,8 @@ def run_server(number, port, folder=None, stack=None):
         print(f"Step {step.name}: {step.concept}")
     if stack is None and is_production(folder):
         wanting = stack_wanting(step, folder)
+        if not (folder / NGINX_CONFIG).is_file():
+            wanting.append(f"{NGINX_CONFIG}, which you have not written yet")
         if not wanting:
             return run_stack(step, folder, port)
         print(f"This step runs as production does when nginx, PostgreSQL and Redis are installed; it needs "
@@ -243,23 +245,32 @@ def run_stack(step, folder, port):
               + (f"; {running.http_url}/ redirects to https" if running.http_url else "")
               + f"; their consoles are in {running.folder} until it stops.\n"
               "Ctrl-C stops it all.", flush=True)
+        for number, server in enumerate(running.servers, 1):
+            print(f"{running.server} {number}: pid {server.pid}, port {server.port}", flush=True)
+        restarts = []  # when each restart happened
         while running.nginx.process.poll() is None:
-            for index, server in enumerate(running.servers):
-                if not server.running:
-                    time.sleep(1)  # a Ctrl-C reaches the children too: let it stop us first
-                    # As a supervisor (systemd's Restart=always) would: the pages it served reconnect
-                    # to the other process meanwhile, then nginx sends new sockets to both again.
-                    print(f"{running.server} {index + 1} (port {server.port}) exited with "
-                          f"{server.process.returncode}; starting it again.", flush=True)
-                    try:
-                        running.restart(index)
-                    except serve.NotServing as failed:
-                        print(f"It did not start again: {failed}")
-                        break
-            else:
+            dead = [index for index, server in enumerate(running.servers) if not server.running]
+            if not dead:
                 time.sleep(0.5)
                 continue
-            break
+            time.sleep(1)  # a Ctrl-C reaches the children too: let it stop us first
+            # Restarted as a supervisor (systemd's Restart=always) would: its pages reconnect to the
+            # other process meanwhile. Like systemd, give up after 5 starts in 10 s: a process that
+            # dies as soon as it starts needs its console read, not another start.
+            restarts = [when for when in restarts if when > time.monotonic() - 10] + [time.monotonic()] * len(dead)
+            if len(restarts) > 5:
+                print("The same processes died 5 times in 10 s: not starting them again.")
+                break
+            try:
+                for index in dead:
+                    server = running.servers[index]
+                    print(f"{running.server} {index + 1} (pid {server.pid}) exited with {server.process.returncode}; "
+                          "starting it again.", flush=True)
+                    server = running.restart(index)
+                    print(f"{running.server} {index + 1}: pid {server.pid}, port {server.port}", flush=True)
+            except serve.NotServing as failed:
+                print(f"It did not start again: {failed}")
+                break
         print("A process of the stack stopped; the end of the consoles in " + str(running.folder) + ":")
         for log in sorted(running.folder.glob("*.log")):
             print(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-10:]))
