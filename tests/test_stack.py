@@ -321,16 +321,21 @@ def children(pid):
     return found
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
-def test_make_run_with_stack_serves_https_and_stops_it_all(stop):
-    """`make run STEP=10 STACK=1`: the step at an https address, through nginx; Ctrl-C (or a kill)
-    stops nginx, both daphnes and Redis, and frees the port."""
+@pytest.mark.parametrize("step, flags, stop", [
+    ("10", ["--stack"], signal.SIGINT), ("10", ["--stack"], signal.SIGTERM), ("11", [], signal.SIGINT),
+], ids=["10-stack-ctrl-c", "10-stack-kill", "11-ctrl-c"])
+def test_make_run_with_stack_serves_https_and_stops_it_all(step, flags, stop):
+    """`make run STEP=10 STACK=1`, and `make run STEP=11` with no STACK (a production step is served
+    so by default): the step at an https address, through nginx; Ctrl-C (or a kill) stops nginx,
+    both daphnes, Redis (and PostgreSQL), and frees the port."""
     if not services.nginx_binary():
         missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
     if not services.redis_binary():
         missing(f"no redis-server: {INSTALL_REDIS}", "TUTORIAL_REQUIRE_REDIS")
+    if step == "11" and not services.postgres_binaries():
+        missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
     port = free_port()
-    run = subprocess.Popen([sys.executable, "-m", "tutorial", "run", "10", "--stack", "--port", str(port)],
+    run = subprocess.Popen([sys.executable, "-m", "tutorial", "run", step, *flags, "--port", str(port)],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            env=serve.environment())
     try:
@@ -628,3 +633,15 @@ async def test_each_mistake_on_the_production_page_breaks_what_it_says(mistake, 
     assert met == expected, (
         f"with {mistake or 'deploy/nginx.conf as it is'}, a client should meet {expected or 'nothing wrong'} "
         f"through nginx, as step 11's page says; it met {met or 'nothing wrong'}")
+
+
+def test_make_run_of_the_production_step_says_what_to_install(monkeypatch):
+    """Without nginx or PostgreSQL, `make run STEP=11` names what to install (and serves the step
+    with runserver instead); `make run STEP=11 STACK=1` stops with the same words."""
+    from tutorial.learner import commands
+
+    monkeypatch.setattr(services, "nginx_binary", lambda: None)
+    monkeypatch.setattr(services, "postgres_binaries", lambda: None)
+    wanting = commands.stack_wanting(find("11"), find("11").folder)
+    assert [what.split(":")[0] for what in wanting] == ["nginx", "PostgreSQL"] and all(
+        "apt-get install" in what for what in wanting), f"it should say how to get nginx and PostgreSQL: {wanting}"
