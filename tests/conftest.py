@@ -728,24 +728,24 @@ class Page:
         self.find("chat-message-submit").click()
 
     def wait_for(self, condition, hint, timeout=LIVE_TIMEOUT):
-        """Wait until condition() is true. Once the page's socket has closed for good, nothing more
-        can arrive: then fail at once, not at the deadline. Before step 11 the page never reopens
-        its socket; from step 11 on, it does unless #reconnect-state says no try is to come."""
+        """Wait until condition() is true. Before step 11 the page never reopens its socket, so
+        once its event log shows the close, nothing more can arrive: then fail at once, not at the
+        deadline. A page that reconnects (step 11's, with #reconnect-state) is waited for in full."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # Read "closed" before the condition: all the page received before it closed is shown by then.
             closed = self.run(
                 "const rows = [...document.querySelectorAll('#event-log li')].map(li => li.textContent);"
-                "const retry = document.getElementById('reconnect-state')?.textContent ?? '';"
-                "const reconnects = document.getElementById('reconnect-state') !== null;"
-                "return reconnects ? rows.length > 0 && rows.at(-1).startsWith('close ') && !retry.startsWith('try ')"
-                "                  : rows.some(row => row.startsWith('close '));")
+                "return document.getElementById('reconnect-state') === null"
+                "       && rows.some(row => row.startsWith('close '));")
             if condition():
                 return
             if closed:
                 break
             time.sleep(0.05)
-        pytest.fail(f"{hint}\nThe page's event log: {self.events()}")
+        errors = self.console_errors()
+        pytest.fail(f"{hint}.\nThe page's event log: {self.events()}"
+                    + (f"\nThe browser console's errors: {errors}" if errors else ""))
 
     def wait_for_event(self, text, hint):
         self.wait_for(lambda: any(text in event for event in self.events()), hint)
