@@ -335,9 +335,11 @@ def test_make_run_with_stack_serves_https_and_stops_it_all(step, flags, stop):
     if step == "11" and not services.postgres_binaries():
         missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
     port = free_port()
+    # As from a terminal, where Ctrl-C interrupts: a shell that runs these checks in the background
+    # starts them with SIGINT ignored, which every child would inherit, and then ignore the SIGINT.
     run = subprocess.Popen([sys.executable, "-m", "tutorial", "run", step, *flags, "--port", str(port)],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           env=serve.environment())
+                           env=serve.environment(), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # Its lines, read by a thread: a readline() here could wait past any deadline.
         lines = queue.Queue()

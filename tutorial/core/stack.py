@@ -71,7 +71,9 @@ class Stack:
 
 # What each server needs to read nginx's X-Forwarded-Proto and -For, and to run Channels' router.
 SERVER_ARGS = {
-    "daphne": ["--proxy-headers"],
+    # daphne closes every WebSocket after 24 hours, with 1000, a close the room page (step 11) takes
+    # as chosen and does not retry: -1 lets a tab stay as long as it is open.
+    "daphne": ["--proxy-headers", "--websocket_timeout", "-1"],
     # uvicorn reads the headers from 127.0.0.1 by default (said here all the same). Lifespan off:
     # ASGI's start-up and shut-down messages, for which Channels' ProtocolTypeRouter has no route.
     # On SIGTERM it closes each socket with 1012, then waits for every task of the application to

@@ -4,7 +4,10 @@ Everything that differs between your machine and a server comes from the environ
 a file in git: the secret key, the host names, the database, Redis. runserver and the in-process
 checks keep mysite/settings.py (DEBUG on); a server names this module instead:
 
-    DJANGO_SETTINGS_MODULE=mysite.production daphne --proxy-headers mysite.asgi:application
+    DJANGO_SETTINGS_MODULE=mysite.production daphne --proxy-headers --websocket_timeout -1 mysite.asgi:application
+
+(--proxy-headers: believe nginx's X-Forwarded-For and -Proto; --websocket_timeout -1: no close
+after daphne's default 24 hours, which the room page would not retry, as it was chosen.)
 
 `make run STEP=11` starts the whole stack with it (tutorial/core/stack.py), and
 `DJANGO_SETTINGS_MODULE=mysite.production python manage.py check --deploy` says what is left to fix.
