@@ -70,6 +70,7 @@ print(json.dumps({
 
 
 @pytest.mark.live
+@pytest.mark.beside
 def test_production_settings_come_from_the_environment():
     done = production_run("-c", READ_SETTINGS)
     assert done.returncode == 0, (
@@ -100,6 +101,7 @@ REQUIRED = ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_
 
 
 @pytest.mark.live
+@pytest.mark.beside
 def test_a_missing_variable_stops_the_server_and_names_it():
     if not (STEP_DIR / "mysite" / "production.py").is_file():
         pytest.fail(NO_PRODUCTION_SETTINGS)
@@ -129,6 +131,7 @@ def test_a_missing_variable_stops_the_server_and_names_it():
 
 
 @pytest.mark.live
+@pytest.mark.beside
 def test_check_deploy_finds_nothing_to_fix():
     done = production_run("manage.py", "check", "--deploy", "--fail-level", "WARNING")
     said = (done.stdout + done.stderr).strip()
@@ -148,6 +151,7 @@ for host in ("chat.example.com", "elsewhere.example.com"):
 
 
 @pytest.mark.live
+@pytest.mark.beside
 def test_a_host_not_in_allowed_hosts_gets_400():
     done = production_run("-c", ASK_AS_HOSTS)
     answers = dict(line.split() for line in done.stdout.splitlines() if line.count(" ") == 1)

@@ -154,17 +154,21 @@ def start_stack(folder, processes=2, postgres=None, port=None, config=None, time
         env.update(extra)
         if settings:
             env.update(DJANGO_SETTINGS_MODULE=settings[1], PYTHONPATH=f"{settings[0]}{os.pathsep}{folder}")
+        collecting = None
+        if production:  # the admin's CSS and the like, into STATIC_ROOT, for nginx to serve; beside migrate
+            collecting = subprocess.Popen([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+                                          cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            exits.callback(lambda: collecting.poll() is None and collecting.kill())
         done = serve.migrate(folder, env)
         if done.returncode:
             raise RuntimeError(f"manage.py migrate failed:\n{(done.stdout + done.stderr)[-3000:]}")
-        if production:  # the admin's CSS and the like, into STATIC_ROOT, for nginx to serve
+        if collecting:
             try:
-                done = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-                                      cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+                said, _ = collecting.communicate(timeout=120)
             except subprocess.TimeoutExpired:
                 raise RuntimeError("manage.py collectstatic did not finish within 120 s") from None
-            if done.returncode:
-                raise RuntimeError(f"manage.py collectstatic failed:\n{(done.stdout + done.stderr)[-3000:]}")
+            if collecting.returncode:
+                raise RuntimeError(f"manage.py collectstatic failed:\n{said[-3000:]}")
         servers = [serve.start(folder, server, env=env, log_path=logs / f"{server}-{index}.log", wait=0,
                                args=SERVER_ARGS[server]) for index in range(processes)]
         for process in servers:
