@@ -566,6 +566,26 @@ def missing(reason, variable):
     pytest.skip(reason)
 
 
+def need(*parts):
+    """Skip a check for want of what it starts ("nginx", "redis", "postgres", "browser"), saying how
+    to get each, or fail it where TUTORIAL_REQUIRE_* says it must run (missing())."""
+    from tutorial.core import services
+
+    found = {
+        "nginx": (services.nginx_binary, f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX"),
+        # A check that starts a redis-server of its own: a Redis of the learner's (REDIS_URL) is no way out.
+        "redis": (services.redis_binary, f"no redis-server: {services.HOW_TO_GET_REDIS.split(', or')[0]}",
+                  "TUTORIAL_REQUIRE_REDIS"),
+        "postgres": (services.postgres_binaries, f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}",
+                     "TUTORIAL_REQUIRE_POSTGRES"),
+        "browser": (lambda: not browser_missing(), browser_missing(), "TUTORIAL_REQUIRE_BROWSER"),
+    }
+    for part in parts:
+        present, reason, variable = found[part]
+        if not present():
+            missing(reason, variable)
+
+
 def start_browser(profile, *flags):
     """Headless Chromium, driven by Selenium through Debian's chromedriver; `flags`: more of its own."""
     from selenium import webdriver

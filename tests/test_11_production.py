@@ -18,13 +18,12 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import (LIVE_TIMEOUT, START_SECONDS, STEP_DIR, Page, browser_missing, missing, receive_json,
-                      recv_json, start_browser)
+from conftest import LIVE_TIMEOUT, START_SECONDS, STEP_DIR, need, receive_json, recv_json, start_browser
 from test_06_scale_out import channel_layers
 from test_services import login_through
-from test_stack import INSTALL_REDIS, pinned
+from test_stack import open_windows, pinned
 
-from tutorial.core import serve, services
+from tutorial.core import serve
 from tutorial.core.stack import start_stack
 from tutorial.core.wire import free_port
 
@@ -196,12 +195,7 @@ def test_healthz_says_503_and_what_failed_when_redis_is_down(client, transaction
 
 
 def start_production_stack():
-    if not services.nginx_binary():
-        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
-    if not services.redis_binary():
-        missing(f"no redis-server: {INSTALL_REDIS}", "TUTORIAL_REQUIRE_REDIS")
-    if not services.postgres_binaries():
-        missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
+    need("nginx", "redis", "postgres")
     if not (STEP_DIR / "mysite" / "production.py").is_file():
         pytest.fail(NO_PRODUCTION_SETTINGS)
     if not (STEP_DIR / "deploy" / "nginx.conf").is_file():
@@ -346,9 +340,7 @@ def test_the_page_reconnects_after_a_restart_and_a_kill_and_shows_each_message_o
     """Two windows through nginx. One process is stopped (SIGTERM) and started again, then the other
     is killed (SIGKILL) and started again, while a third client talks: each window reconnects by
     itself, and every message shows in it exactly once. Both processes run again at the end."""
-    reason = browser_missing()
-    if reason:
-        missing(reason, "TUTORIAL_REQUIRE_BROWSER")
+    need("browser")
     driver = None
     room = f"restarts{secrets.token_hex(3)}"
     said = {}  # text: the id it was stored with
@@ -365,13 +357,7 @@ def test_the_page_reconnects_after_a_restart_and_a_kill_and_shows_each_message_o
 
     try:
         driver = start_browser(tmp_path, pinned(stack))
-        pages = []
-        for _ in range(2):
-            if pages:
-                driver.switch_to.new_window("window")
-            driver.get(f"{stack.url}/chat/{room}/")
-            pages.append(Page(driver, driver.current_window_handle))
-            pages[-1].wait_for_event("open", "the page's socket should open, at wss:// through nginx")
+        pages = open_windows(driver, stack, room)
         at_first = [page.text("reconnect-state") for page in pages]
         say("before")
         stack.servers[0].process.terminate()  # as a deploy stops a process

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LIVE_TIMEOUT, START_SECONDS, missing, recv_json
+from conftest import LIVE_TIMEOUT, START_SECONDS, need, recv_json
 from tutorial.core import serve, services
 from tutorial.core.stack import SERVER_ARGS
 from tutorial.core.steps import find
@@ -32,8 +32,7 @@ from tutorial.core.wire import port_in_use
 
 @pytest.fixture
 def postgres():
-    if not services.postgres_binaries():
-        missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
+    need("postgres")
     cluster = services.start_postgres()
     yield cluster
     cluster.stop()  # a second stop() after the check's own does nothing
@@ -66,8 +65,7 @@ def test_postgres_is_a_scratch_cluster_that_keeps_nothing(postgres):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """Step 10's tables in a SQLite file, and the environment that serves it: (folder, env)."""
-    if not services.nginx_binary():
-        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
+    need("nginx")
     folder = tmp_path_factory.mktemp("proxied")
     env = serve.environment(SQLITE_PATH=folder / "db.sqlite3")
     done = serve.migrate(find("10").folder, env)

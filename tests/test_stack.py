@@ -28,16 +28,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (LIVE_TIMEOUT, START_SECONDS, Page, browser_missing, missing, recv_json, start_browser,
-                      ws_open)
+from conftest import LIVE_TIMEOUT, START_SECONDS, Page, missing, need, recv_json, start_browser, ws_open
 from tutorial.core import serve, services
 from tutorial.core.stack import start_production_proxy, start_stack
 from tutorial.core.steps import ROOT, find
 from tutorial.core.wire import free_port, port_in_use
-
-
-# The stack starts a redis-server of its own: a Redis of the learner's (REDIS_URL) is no way out.
-INSTALL_REDIS = services.HOW_TO_GET_REDIS.split(", or")[0]
 
 
 # What a client sees when the server it is connected to is stopped (SIGTERM): daphne stops without
@@ -50,10 +45,7 @@ STOPPED = {"daphne": 1006, "uvicorn": 1012}
 def two_behind_nginx(request):
     """Step 10 as production runs it, on one machine (tutorial/core/stack.py): two daphne (or
     uvicorn) processes sharing a Redis channel layer and one SQLite file, behind one nginx with TLS."""
-    if not services.nginx_binary():
-        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
-    if not services.redis_binary():
-        missing(f"no redis-server: {INSTALL_REDIS}", "TUTORIAL_REQUIRE_REDIS")
+    need("nginx", "redis")
     if request.param == "uvicorn" and not importlib.util.find_spec("uvicorn"):
         # Where CI requires nginx, it has run `make bench-setup` too: uvicorn must be there.
         missing("no uvicorn: `make bench-setup` installs it (the bench extra)", "TUTORIAL_REQUIRE_NGINX")
@@ -164,8 +156,7 @@ CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{**one, "address": url} for url 
 
 
 async def test_two_processes_on_a_layer_spread_over_two_redis_servers_share_every_room(tmp_path):
-    if not services.redis_binary():
-        missing(f"no redis-server: {INSTALL_REDIS}", "TUTORIAL_REQUIRE_REDIS")
+    need("redis")
     step = find("10").folder
     (tmp_path / "sharded_settings.py").write_text(SHARDED)
     # Names unlike each other: the hash keeps 12 bits of a CRC32, and room0 to room7 all hash to one host.
@@ -232,12 +223,7 @@ async def test_on_postgres_a_message_committed_out_of_id_order_is_neither_lost_n
     and not yet id 1. Step 10 reads the history after it joins the group and drops a live message
     whose id its history held, so id 1 still comes, live, once. (A client that asked for "every
     message after the last id it saw", as a reconnecting one might, would never get id 1.)"""
-    if not services.postgres_binaries():
-        missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
-    if not services.redis_binary():
-        missing(f"no redis-server: {INSTALL_REDIS}", "TUTORIAL_REQUIRE_REDIS")
-    if not services.nginx_binary():
-        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
+    need("postgres", "redis", "nginx")
     import psycopg
 
     (tmp_path / "on_postgres.py").write_text(ON_POSTGRES)
@@ -328,12 +314,7 @@ def test_make_run_with_stack_serves_https_and_stops_it_all(step, flags, stop):
     """`make run STEP=10 STACK=1`, and `make run STEP=11` with no STACK (a production step is served
     so by default): the step at an https address, through nginx; Ctrl-C (or a kill) stops nginx,
     both daphnes, Redis (and PostgreSQL), and frees the port."""
-    if not services.nginx_binary():
-        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
-    if not services.redis_binary():
-        missing(f"no redis-server: {INSTALL_REDIS}", "TUTORIAL_REQUIRE_REDIS")
-    if step == "11" and not services.postgres_binaries():
-        missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
+    need("nginx", "redis", *(["postgres"] if step == "11" else []))
     port = free_port()
     # As from a terminal, where Ctrl-C interrupts: a shell that runs these checks in the background
     # starts them with SIGINT ignored, which every child would inherit, and then ignore the SIGINT.
@@ -491,6 +472,18 @@ async def test_a_rolling_restart_loses_no_message_for_a_client_that_reconnects_a
     print(f"sent {len(sent)}; per member (lost, repeats merged away, connections): {counts}")
 
 
+def open_windows(driver, stack, room, count=2):
+    """`count` windows of `driver` on the stack's page of `room`, each once its socket is open."""
+    pages = []
+    for _ in range(count):
+        if pages:
+            driver.switch_to.new_window("window")
+        driver.get(f"{stack.url}/chat/{room}/")
+        pages.append(Page(driver, driver.current_window_handle))
+        pages[-1].wait_for_event("open", "the page's socket should open, at wss:// through nginx")
+    return pages
+
+
 def pinned(stack):
     """Chromium's flag that makes it trust the stack's server certificate, by its public key (and
     only that): the test CA is in no store a browser reads."""
@@ -511,24 +504,12 @@ def pinned(stack):
 def test_two_windows_chat_over_wss_through_nginx_in_a_browser(tmp_path):
     """The room page at https://, its socket at wss://, in headless Chromium: two windows, which
     nginx sends to the two processes in turn, each see what the other says."""
-    reason = browser_missing()
-    if reason:
-        missing(reason, "TUTORIAL_REQUIRE_BROWSER")
-    if not services.nginx_binary():
-        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
-    if not services.redis_binary():
-        missing(f"no redis-server: {INSTALL_REDIS}", "TUTORIAL_REQUIRE_REDIS")
+    need("browser", "nginx", "redis")
     stack = start_stack(find("10").folder, timeout=START_SECONDS)
     driver = None
     try:
         driver = start_browser(tmp_path, pinned(stack))
-        pages = []
-        for _ in range(2):
-            if pages:
-                driver.switch_to.new_window("window")
-            driver.get(f"{stack.url}/chat/lobby/")
-            pages.append(Page(driver, driver.current_window_handle))
-            pages[-1].wait_for_event("open", "the page's socket should open, at wss:// through nginx")
+        pages = open_windows(driver, stack, "lobby")
         assert pages[0].run("return location.protocol") == "https:", "the page should be served over https"
         pages[0].send("hello over wss")
         pages[1].send("and back")
@@ -603,12 +584,7 @@ async def what_a_client_meets(front):
 @pytest.fixture(scope="module")
 def production_stack():
     """Step 11 as make run serves it, whose servers the mistaken nginx configs below front in turn."""
-    if not services.nginx_binary():
-        missing(f"no nginx: {services.HOW_TO_GET_NGINX}", "TUTORIAL_REQUIRE_NGINX")
-    if not services.redis_binary():
-        missing(f"no redis-server: {INSTALL_REDIS}", "TUTORIAL_REQUIRE_REDIS")
-    if not services.postgres_binaries():
-        missing(f"no PostgreSQL: {services.HOW_TO_GET_POSTGRES}", "TUTORIAL_REQUIRE_POSTGRES")
+    need("nginx", "redis", "postgres")
     stack = start_stack(find("11").folder, timeout=START_SECONDS)
     yield stack
     stack.stop()
