@@ -287,14 +287,19 @@ def test_login_through_nginx_passes_the_csrf_check(stack):
         f"port too) and proxy_set_header X-Forwarded-Proto $scheme. It answered {status}: {page[:300]}")
 
 
+# Past nginx's proxy_read_timeout (60 s), which only daphne's pings (every 20 s) hold off.
+QUIET_SECONDS = 70
+
+
 @pytest.mark.live
 @pytest.mark.long
+@pytest.mark.timeout(QUIET_SECONDS + 2 * START_SECONDS)  # and a stack to start, on a busy machine
 async def test_a_quiet_socket_stays_open_through_nginx(stack):
     """Quiet for 70 s, past nginx's proxy_read_timeout of 60 s: daphne's pings, every 20 s, keep it open."""
     alice, _ = await join(stack, "quiet", ping_interval=None)  # the client's own pings would keep it open too
-    await asyncio.sleep(70)
+    await asyncio.sleep(QUIET_SECONDS)
     assert alice.close_code is None, (
-        f"a quiet socket through nginx closed with {alice.close_code} within 70 s: deploy/nginx.conf's "
+        f"a quiet socket through nginx closed with {alice.close_code} within {QUIET_SECONDS} s: deploy/nginx.conf's "
         "proxy_read_timeout should be above daphne's ping interval of 20 s (nginx's default, 60s, is)")
     await alice.send(json.dumps({"message": "still here"}))
     heard = await recv_json(alice, "after 70 quiet seconds, the socket should still carry the room's messages")

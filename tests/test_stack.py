@@ -524,7 +524,8 @@ def test_two_windows_chat_over_wss_through_nginx_in_a_browser(tmp_path):
 
 
 # The mistakes on step 11's page, each one change to its deploy/nginx.conf, and what a client then
-# meets through it. With the file as it is, a client meets nothing wrong.
+# meets through it. With the file as it is, a client meets nothing wrong. (A read timeout of 1 s
+# holds for pages too: on a busy machine the login form may take longer, and get 504 as well.)
 PRODUCTION_MISTAKES = {
     "no upgrade headers": ([("        proxy_set_header Upgrade $http_upgrade;\n", ""),
                             ("        proxy_set_header Connection $connection_upgrade;\n", "")],
@@ -536,6 +537,7 @@ PRODUCTION_MISTAKES = {
     "a read timeout under daphne's ping": ([("proxy_read_timeout 60s;", "proxy_read_timeout 1s;")],
                                            "a quiet socket closed"),
 }
+ALSO_MET = {"a read timeout under daphne's ping": {"login refused with 504"}}
 
 
 @dataclass
@@ -608,6 +610,7 @@ async def test_each_mistake_on_the_production_page_breaks_what_it_says(mistake, 
         met = await what_a_client_meets(Front(f"https://127.0.0.1:{port}", nginx, ca))
     finally:
         nginx.stop()
+    met = [what for what in met if what not in ALSO_MET.get(mistake, set())]
     assert met == expected, (
         f"with {mistake or 'deploy/nginx.conf as it is'}, a client should meet {expected or 'nothing wrong'} "
         f"through nginx, as step 11's page says; it met {met or 'nothing wrong'}")
