@@ -58,12 +58,13 @@ def texts(events):
     return [event.get("message") for event in events]
 
 
-async def join(stack, room):
-    """A WebSocket to `room` through the stack's nginx, and the hello it was first sent."""
+async def join(stack, room, **options):
+    """A WebSocket to `room` through the stack's nginx, and the hello it was first sent. `options`
+    go to websockets.connect (ping_interval=None: no pings of the client's own)."""
     import websockets
 
     ws = await websockets.connect(stack.ws_url(f"/ws/chat/{room}/"), ssl=stack.tls(), origin=stack.url,
-                                  open_timeout=LIVE_TIMEOUT)
+                                  open_timeout=LIVE_TIMEOUT, **options)
     return ws, await recv_json(ws, "connect() should first send its hello, with the room's history")
 
 
